@@ -1,0 +1,397 @@
+"""The Keyloop client: token, availability, create and cancel for one Keyloop tenant.
+
+Thread-safe: one instance per process serves every request; it holds one connection pool
+and one token.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from urllib3.exceptions import NewConnectionError
+from urllib3.util.retry import Retry
+
+from . import faults
+from .availability import AvailabilityShapeError, parse_availability
+from .config import KeyloopSettings
+from .credentials import CredentialsProvider
+from .errors import (
+    KeyloopBadResponseError,
+    KeyloopIndeterminateError,
+    KeyloopInvalidRequestError,
+    KeyloopTimeoutError,
+    KeyloopUnavailableError,
+)
+from .models import Address, Appointment, NewAppointment, Slot, Store
+from .times import format_time, parse_time
+from .token import AccessToken, TokenCache
+from .transport import create_policy, idempotent_policy, new_session, retry_policy
+
+_log = logging.getLogger("keyloop")
+
+TOKEN_PATH = "/oauth/client_credential/accesstoken"  # noqa: S105 (a path, not a secret)
+_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_TOKEN_TYPES = frozenset({"bearertoken", "bearer"})
+_MAX_LOGGED_BODY = 2000
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What one logical call did, for the caller's logs and metrics (no payloads)."""
+
+    operation: str
+    correlation_id: str
+    status: int | None
+    elapsed_ms: float
+    outcome: str  # "ok" or the error class name
+
+
+CallObserver = Callable[[CallRecord], None]
+
+
+class KeyloopClient:
+    def __init__(
+        self,
+        settings: KeyloopSettings,
+        credentials: CredentialsProvider,
+        *,
+        observer: CallObserver | None = None,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._credentials = credentials
+        self._observer = observer
+        self._session = session or new_session(settings)
+        self._clock = clock
+        self._timeout = (settings.connect_timeout, settings.read_timeout)
+        self._idempotent = idempotent_policy(settings)
+        self._create = create_policy(settings)
+        self._tokens = TokenCache(
+            self._fetch_token, refresh_margin=settings.token_refresh_margin, clock=clock
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def availability(
+        self,
+        store: Store,
+        day: date,
+        service_product_ids: Sequence[str],
+        appointment_option_id: str | None = None,
+    ) -> list[Slot]:
+        """Free slots of one store on one date, in Keyloop's order."""
+        if not service_product_ids:
+            raise KeyloopInvalidRequestError("at least one service product is needed")
+        body: dict[str, Any] = {
+            "enterpriseId": store.enterprise_id,
+            "storeId": store.store_id,
+            "date": day.isoformat(),
+            "serviceProducts": [{"serviceProductId": _id(p)} for p in service_product_ids],
+        }
+        if appointment_option_id is not None:
+            body["bookingOption"] = {"appointmentOptionId": _id(appointment_option_id)}
+        url = f"{self._appointments_url(store)}/availability"
+        response, cid = self._api_call("availability", "POST", url, body, self._idempotent)
+        payload = _json_body(response, "availability", cid)
+        try:
+            return parse_availability(payload, store.local_time_zone)
+        except AvailabilityShapeError as exc:
+            _log.warning(
+                "keyloop availability response not understood: %s; body=%.*s",
+                exc,
+                _MAX_LOGGED_BODY,
+                response.text,
+            )
+            raise KeyloopBadResponseError(
+                "availability response not understood",
+                status=response.status_code,
+                correlation_id=cid,
+            ) from None
+
+    def create_appointment(self, store: Store, request: NewAppointment) -> Appointment:
+        """Book; raises KeyloopIndeterminateError when the outcome cannot be known."""
+        body = _create_body(store, request)
+        url = self._appointments_url(store)
+        response, cid = self._api_call("create", "POST", url, body, self._create)
+        payload = _json_body(response, "create", cid)
+        appointment_id = payload.get("appointmentId") if isinstance(payload, dict) else None
+        if not isinstance(appointment_id, str) or not _ID_PATTERN.fullmatch(appointment_id):
+            # Booked, but we cannot tell which appointment: the outcome is as good as unknown.
+            raise KeyloopIndeterminateError(
+                "create answered without a usable appointmentId",
+                status=response.status_code,
+                correlation_id=cid,
+            )
+        details = payload.get("details") if isinstance(payload.get("details"), dict) else {}
+        reference = details.get("appointmentReference")
+        return Appointment(
+            appointment_id=appointment_id,
+            reference=reference if isinstance(reference, str) and reference else None,
+            due_in=_optional_time(details.get("dueInDateTime"), store),
+            due_out=_optional_time(details.get("dueOutDateTime"), store),
+        )
+
+    def cancel_appointment(self, store: Store, appointment_id: str) -> None:
+        """Cancel; an appointment that is already gone (404) counts as cancelled."""
+        url = f"{self._appointments_url(store)}/{_id(appointment_id)}"
+        self._api_call("cancel", "DELETE", url, None, self._idempotent, ok_statuses=(404,))
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _appointments_url(self, store: Store) -> str:
+        return (
+            f"{self._settings.base_url}/appointment/{_id(store.enterprise_id)}"
+            f"/{_id(store.store_id)}/v1/appointments"
+        )
+
+    def _api_call(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        policy: Retry,
+        ok_statuses: tuple[int, ...] = (),
+    ) -> tuple[requests.Response, str]:
+        """One logical call: bearer token, one refresh-and-retry on a token 401, error mapping.
+
+        The correlation id is the same on every retry of the call, like an idempotency key.
+        """
+        cid = str(uuid.uuid4())
+        started = self._clock()
+        status: int | None = None
+        try:
+            for attempt in (1, 2):
+                token = self._tokens.get()
+                headers = {"Authorization": f"Bearer {token}", "correlation-id": cid}
+                response = self._send(operation, method, url, body, headers, policy, cid)
+                status = response.status_code
+                if status == 401 and attempt == 1 and faults.is_token_fault(response):
+                    self._tokens.invalidate(token)
+                    continue
+                if response.ok or status in ok_statuses:
+                    self._observe(operation, cid, status, started, "ok")
+                    return response, cid
+                raise faults.error_for_response(operation, response, cid)
+            raise AssertionError("unreachable")  # pragma: no cover
+        except Exception as exc:
+            self._observe(operation, cid, status, started, type(exc).__name__)
+            raise
+
+    def _send(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+        policy: Retry,
+        cid: str,
+        **kwargs: Any,
+    ) -> requests.Response:
+        create = operation == "create"
+        try:
+            with retry_policy(policy):
+                return self._session.request(
+                    method, url, json=body, headers=headers, timeout=self._timeout, **kwargs
+                )
+        except requests.exceptions.ConnectTimeout:
+            raise KeyloopTimeoutError(
+                f"keyloop {operation}: connect timed out", correlation_id=cid
+            ) from None
+        except requests.exceptions.ReadTimeout:
+            if create:
+                raise KeyloopIndeterminateError(
+                    "keyloop create: no answer in time after sending", correlation_id=cid
+                ) from None
+            raise KeyloopTimeoutError(
+                f"keyloop {operation}: no answer in time", correlation_id=cid
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            if create and not _never_sent(exc):
+                raise KeyloopIndeterminateError(
+                    "keyloop create: connection lost after sending", correlation_id=cid
+                ) from None
+            raise KeyloopUnavailableError(
+                f"keyloop {operation}: cannot connect", correlation_id=cid
+            ) from None
+        except requests.exceptions.RequestException:
+            raise KeyloopUnavailableError(
+                f"keyloop {operation}: request failed", correlation_id=cid
+            ) from None
+
+    def _fetch_token(self) -> AccessToken:
+        cid = str(uuid.uuid4())
+        started = self._clock()
+        status: int | None = None
+        try:
+            for attempt in (1, 2):
+                creds = self._credentials.get()
+                sent_at = self._clock()
+                response = self._send(
+                    "token",
+                    "POST",
+                    f"{self._settings.base_url}{TOKEN_PATH}?grant_type=client_credentials",
+                    None,
+                    {"correlation-id": cid},
+                    self._idempotent,
+                    cid,
+                    data={"grant_type": "client_credentials"},
+                    auth=(creds.client_id, creds.client_secret),
+                )
+                status = response.status_code
+                if status == 401 and attempt == 1 and self._credentials.refresh():
+                    continue  # credentials may have rotated: read the secret again, once
+                if not response.ok:
+                    raise faults.error_for_token_response(response, cid)
+                token = _parse_token(response, cid, sent_at)
+                self._observe("token", cid, status, started, "ok")
+                return token
+            raise AssertionError("unreachable")  # pragma: no cover
+        except Exception as exc:
+            self._observe("token", cid, status, started, type(exc).__name__)
+            raise
+
+    def _observe(self, operation: str, cid: str, status: int | None, t0: float, out: str) -> None:
+        if self._observer is not None:
+            elapsed = (self._clock() - t0) * 1000.0
+            self._observer(CallRecord(operation, cid, status, elapsed, out))
+
+
+def _id(value: str) -> str:
+    """A path segment: validated, then percent-encoded anyway (defence in depth)."""
+    if not isinstance(value, str) or not _ID_PATTERN.fullmatch(value) or ".." in value:
+        raise KeyloopInvalidRequestError("invalid Keyloop identifier")
+    return quote(value, safe="")
+
+
+def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when urllib3 failed to open the connection, so Keyloop saw nothing."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def _json_body(response: requests.Response, operation: str, cid: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise KeyloopBadResponseError(
+            f"keyloop {operation}: response is not JSON",
+            status=response.status_code,
+            correlation_id=cid,
+        ) from None
+
+
+def _parse_token(response: requests.Response, cid: str, sent_at: float) -> AccessToken:
+    payload = _json_body(response, "token", cid)
+
+    def bad(what: str) -> KeyloopBadResponseError:
+        return KeyloopBadResponseError(
+            f"keyloop token: {what}", status=response.status_code, correlation_id=cid
+        )
+
+    if not isinstance(payload, dict):
+        raise bad("response is not an object")
+    value = payload.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise bad("no access_token")
+    token_type = payload.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() not in _TOKEN_TYPES:
+        raise bad("unexpected token_type")
+    try:
+        lifetime = float(payload["expires_in"])  # Apigee sends a string
+    except (KeyError, TypeError, ValueError):
+        raise bad("expires_in is not a number") from None
+    if lifetime <= 0:
+        raise bad("expires_in is not positive")
+    return AccessToken(value=value, lifetime=lifetime, obtained_at=sent_at)
+
+
+def _optional_time(value: Any, store: Store) -> Any:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value, store.local_time_zone)
+    except ValueError:
+        return None
+
+
+def _address(address: Address) -> dict[str, Any]:
+    return _compact(
+        {
+            "line1": address.line1,
+            "line2": address.line2,
+            "city": address.city,
+            "postalCode": address.postal_code,
+        }
+    )
+
+
+def _create_body(store: Store, req: NewAppointment) -> dict[str, Any]:
+    zone = store.local_time_zone
+    if not req.service_product_ids:
+        raise KeyloopInvalidRequestError("at least one service product is needed")
+    mileage = None
+    if req.mileage_value is not None and req.mileage_unit is not None:
+        mileage = {"unit": req.mileage_unit, "value": req.mileage_value}
+    option = None
+    if req.appointment_option_id is not None:
+        option = _compact(
+            {
+                "appointmentOptionId": _id(req.appointment_option_id),
+                "collectAddress": _address(req.collect_address) if req.collect_address else None,
+                "deliveryAddress": (
+                    _address(req.delivery_address) if req.delivery_address else None
+                ),
+            }
+        )
+    return _compact(
+        {
+            "details": _compact(
+                {
+                    "externalReference": req.external_reference,
+                    "dueInDateTime": format_time(req.due_in, zone),
+                    "dueOutDateTime": format_time(req.due_out, zone) if req.due_out else None,
+                    "customerNotes": req.customer_notes,
+                }
+            ),
+            "customer": {
+                "names": {"givenName": req.given_name, "familyName": req.family_name},
+                "contactInformation": _compact({"email": req.email, "mobile": req.mobile}),
+            },
+            "vehicle": _compact(
+                {
+                    "description": req.vehicle_description,
+                    "identification": _compact({"licensePlate": req.license_plate, "vin": req.vin}),
+                    "mileage": mileage,
+                }
+            ),
+            "bookingOption": option,
+            "serviceProducts": [{"serviceProductId": _id(p)} for p in req.service_product_ids],
+            "metadata": _compact(
+                {
+                    "auditData": _compact(
+                        {"userId": req.audit_user_id, "userName": req.audit_user_name}
+                    )
+                    or None
+                }
+            ),
+        }
+    )
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
