@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from . import faults
@@ -26,6 +26,7 @@ from .config import KeyloopSettings
 from .credentials import CredentialsProvider
 from .errors import (
     KeyloopBadResponseError,
+    KeyloopError,
     KeyloopIndeterminateError,
     KeyloopInvalidRequestError,
     KeyloopTimeoutError,
@@ -202,36 +203,13 @@ class KeyloopClient:
         cid: str,
         **kwargs: Any,
     ) -> requests.Response:
-        create = operation == "create"
         try:
             with retry_policy(policy):
                 return self._session.request(
                     method, url, json=body, headers=headers, timeout=self._timeout, **kwargs
                 )
-        except requests.exceptions.ConnectTimeout:
-            raise KeyloopTimeoutError(
-                f"keyloop {operation}: connect timed out", correlation_id=cid
-            ) from None
-        except requests.exceptions.ReadTimeout:
-            if create:
-                raise KeyloopIndeterminateError(
-                    "keyloop create: no answer in time after sending", correlation_id=cid
-                ) from None
-            raise KeyloopTimeoutError(
-                f"keyloop {operation}: no answer in time", correlation_id=cid
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            if create and not _never_sent(exc):
-                raise KeyloopIndeterminateError(
-                    "keyloop create: connection lost after sending", correlation_id=cid
-                ) from None
-            raise KeyloopUnavailableError(
-                f"keyloop {operation}: cannot connect", correlation_id=cid
-            ) from None
-        except requests.exceptions.RequestException:
-            raise KeyloopUnavailableError(
-                f"keyloop {operation}: request failed", correlation_id=cid
-            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise _transport_error(operation, exc, cid) from None
 
     def _fetch_token(self) -> AccessToken:
         cid = str(uuid.uuid4())
@@ -278,10 +256,33 @@ def _id(value: str) -> str:
     return quote(value, safe="")
 
 
-def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
-    """True when urllib3 failed to open the connection, so Keyloop saw nothing."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError)
+def _transport_error(operation: str, exc: Exception, cid: str) -> KeyloopError:
+    """No HTTP answer. What it means depends on whether the request can have been acted on.
+
+    requests reports a read timeout as ReadTimeout on the first try but, once urllib3's
+    retries are spent, as a ConnectionError wrapping MaxRetryError: look at the cause.
+    """
+    cause = getattr(exc.args[0], "reason", exc.args[0]) if exc.args else exc
+    what = f"keyloop {operation}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
+        cause, ConnectTimeoutError | NewConnectionError
+    ):
+        # Never connected: Keyloop saw nothing, whatever the operation.
+        if isinstance(cause, NewConnectionError):
+            return KeyloopUnavailableError(f"{what}: cannot connect", correlation_id=cid)
+        return KeyloopTimeoutError(f"{what}: connect timed out", correlation_id=cid)
+    timed_out = isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(
+        cause, ReadTimeoutError
+    )
+    if operation == "create":
+        # Sent, and then no answer: the appointment may exist.
+        return KeyloopIndeterminateError(
+            f"{what}: {'no answer in time' if timed_out else 'connection lost'} after sending",
+            correlation_id=cid,
+        )
+    if timed_out:
+        return KeyloopTimeoutError(f"{what}: no answer in time", correlation_id=cid)
+    return KeyloopUnavailableError(f"{what}: request failed", correlation_id=cid)
 
 
 def _json_body(response: requests.Response, operation: str, cid: str) -> Any:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 import responses
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 
 from keyloop import (
     KeyloopAuthenticationError,
@@ -414,3 +414,16 @@ def test_no_token_or_secret_in_any_error_text(
         assert TOKEN not in text
         assert SECRET not in text
         assert "tok-" not in text
+
+
+def test_read_timeouts_after_retries_are_still_timeouts(
+    rsps: responses.RequestsMock, client: KeyloopClient
+) -> None:
+    # Once urllib3's read retries are spent, requests raises ConnectionError(MaxRetryError).
+    spent = MaxRetryError(None, AVAIL, ReadTimeoutError(None, AVAIL, "timed out"))  # type: ignore[arg-type]
+    rsps.post(AVAIL, body=requests.exceptions.ConnectionError(spent))
+    with pytest.raises(KeyloopTimeoutError):
+        client.availability(STORE, DAY, ["svc-1"])
+    rsps.post(APPTS, body=requests.exceptions.ConnectionError(spent))
+    with pytest.raises(KeyloopIndeterminateError):
+        client.create_appointment(STORE, _new_appointment())

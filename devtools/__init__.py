@@ -1,0 +1,1 @@
+"""Local development and test tooling (never deployed): emulators, the sandbox, the stack."""

@@ -1,0 +1,36 @@
+"""Cloud Functions for Firebase: the ViSN Keyloop booking callables.
+
+Declarations only; the work is in visn/. Importing this module does no I/O and builds no
+client: the emulator and `firebase deploy` import it to discover the functions.
+"""
+
+from typing import Any
+
+from firebase_functions import https_fn
+
+from visn import api
+from visn.runtime import BOOKING_PATH_OPTIONS, CALLABLE_OPTIONS, with_admin_app
+
+
+@with_admin_app
+@https_fn.on_call(**BOOKING_PATH_OPTIONS)
+def getAvailability(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
+    return api.get_availability(request)
+
+
+@with_admin_app
+@https_fn.on_call(**BOOKING_PATH_OPTIONS)
+def createBooking(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
+    return api.create_booking(request)
+
+
+@with_admin_app
+@https_fn.on_call(**CALLABLE_OPTIONS)
+def cancelBooking(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
+    return api.cancel_booking(request)
+
+
+@with_admin_app
+@https_fn.on_call(**CALLABLE_OPTIONS)
+def rearrangeBooking(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
+    return api.rearrange_booking(request)

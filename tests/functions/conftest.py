@@ -1,0 +1,57 @@
+"""A clean stack per test: the Firestore emulator wiped, the sandbox reset, the clock pinned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from google.cloud import firestore
+
+from devtools.firestore_emulator import FirestoreEmulator
+from devtools.seed import DEMO_SUPPLIERS
+from keyloop_sandbox import SandboxServer
+from tests.functions.harness import PROJECT, Harness, callable_app
+from visn import clients, suppliers
+
+# A Monday in winter: every date the tests book is within the 180-day window, both a GMT
+# date (2027-01-12) and a BST one (2027-04-13).
+FROZEN_NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def harness(
+    firestore_emulator: FirestoreEmulator,
+    keyloop_sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Harness]:
+    for name, value in {
+        "GCLOUD_PROJECT": PROJECT,
+        "FIRESTORE_EMULATOR_HOST": firestore_emulator.address,
+        # firebase_admin then accepts the emulator's unsigned ID tokens; nothing listens there.
+        "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
+        "KEYLOOP_BASE_URL": keyloop_sandbox.url,
+        "KEYLOOP_CLIENT_ID": "sandbox-client",
+        "KEYLOOP_CLIENT_SECRET": "sandbox-secret",
+        "KEYLOOP_READ_TIMEOUT_MS": "2000",
+        "FIRESTORE_TIMEOUT_MS": "3000",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("visn.clock.now", lambda: FROZEN_NOW)
+    firestore_emulator.wipe()
+    keyloop_sandbox_reset(keyloop_sandbox)
+    clients.reset()
+    suppliers.suppliers.clear()
+    db = firestore.Client(project=PROJECT)
+    for supplier_id, document in DEMO_SUPPLIERS.items():
+        db.collection("suppliers").document(supplier_id).set(document)
+    harness = Harness(callable_app(), keyloop_sandbox, db)
+    yield harness
+    harness.http.close()
+    clients.reset()
+
+
+def keyloop_sandbox_reset(sandbox: SandboxServer) -> None:
+    import requests
+
+    requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5).raise_for_status()

@@ -1,0 +1,1 @@
+"""ViSN's side of live diary bookings: suppliers' Keyloop config, enquiries, the booking saga."""

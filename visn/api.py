@@ -1,0 +1,126 @@
+"""The callables' shared path: who is calling, is the input valid, and what error to show.
+
+Handlers are imported on first call: they bring the Firestore client, which is too heavy to
+load while the emulator or a deploy merely discovers the functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from firebase_functions import logger
+from firebase_functions.https_fn import CallableRequest, HttpsError
+from pydantic import BaseModel, ValidationError
+
+from keyloop import KeyloopError
+
+from .caller import Caller, caller_of
+from .errors import FieldError, Reason, booking_error, reason_for_keyloop, reason_of
+from .schemas import (
+    AvailabilityRequest,
+    CancelBookingRequest,
+    CreateBookingRequest,
+    RearrangeBookingRequest,
+)
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[Caller, M], dict[str, Any]]
+
+
+def get_availability(request: CallableRequest[Any]) -> dict[str, Any]:
+    def handler(caller: Caller, data: AvailabilityRequest) -> dict[str, Any]:
+        from .availability import get_availability
+
+        return get_availability(data)
+
+    return _invoke("getAvailability", request, AvailabilityRequest, handler)
+
+
+def create_booking(request: CallableRequest[Any]) -> dict[str, Any]:
+    def handler(caller: Caller, data: CreateBookingRequest) -> dict[str, Any]:
+        from .booking import create_booking
+
+        return create_booking(caller, data)
+
+    return _invoke("createBooking", request, CreateBookingRequest, handler)
+
+
+def cancel_booking(request: CallableRequest[Any]) -> dict[str, Any]:
+    def handler(caller: Caller, data: CancelBookingRequest) -> dict[str, Any]:
+        from .cancel import cancel_booking
+
+        return cancel_booking(caller, data)
+
+    return _invoke("cancelBooking", request, CancelBookingRequest, handler)
+
+
+def rearrange_booking(request: CallableRequest[Any]) -> dict[str, Any]:
+    def handler(caller: Caller, data: RearrangeBookingRequest) -> dict[str, Any]:
+        from .rearrange import rearrange_booking
+
+        return rearrange_booking(caller, data)
+
+    return _invoke("rearrangeBooking", request, RearrangeBookingRequest, handler)
+
+
+def validate(model: type[M], data: Any) -> M:
+    """The request model, or VALIDATION with every field at fault (values never echoed)."""
+    if not isinstance(data, dict):
+        raise booking_error(Reason.VALIDATION, fields=[FieldError("", "must be an object")])
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        raise booking_error(
+            Reason.VALIDATION,
+            fields=[
+                FieldError(".".join(str(p) for p in e["loc"]), _message(e["msg"]))
+                for e in exc.errors(include_input=False, include_url=False)
+            ],
+        ) from None
+    cross = getattr(parsed, "cross_field_errors", None)
+    if cross is not None and (problems := cross()):
+        raise booking_error(Reason.VALIDATION, fields=[FieldError(p, m) for p, m in problems])
+    return parsed
+
+
+def _invoke(
+    name: str, request: CallableRequest[Any], model: type[M], handler: Handler[M]
+) -> dict[str, Any]:
+    started = time.monotonic()
+    reason: str | None = None
+    try:
+        caller = caller_of(request)
+        data = validate(model, request.data)
+        return handler(caller, data)
+    except HttpsError as exc:
+        reason = reason_of(exc)
+        raise
+    except KeyloopError as exc:
+        reason = reason_for_keyloop(exc).value
+        raise booking_error(Reason(reason)) from exc
+    except Exception as exc:
+        reason = _unexpected_reason(exc).value
+        logger.error("callable failed unexpectedly", callable=name, error=type(exc).__name__)
+        raise booking_error(Reason(reason)) from exc
+    finally:
+        logger.info(
+            "callable finished",
+            callable=name,
+            outcome="ok" if reason is None else "error",
+            reason=reason,
+            durationMs=round((time.monotonic() - started) * 1000, 1),
+        )
+
+
+def _unexpected_reason(exc: Exception) -> Reason:
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.GoogleAPIError | gexc.RetryError):
+        return Reason.DATABASE_UNAVAILABLE
+    return Reason.INTERNAL
+
+
+def _message(msg: str) -> str:
+    return msg.removeprefix("Value error, ")

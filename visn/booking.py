@@ -1,0 +1,228 @@
+"""createBooking: book in Keyloop and write the enquiry, as a saga with a compensating cancel.
+
+1. Claim (uid, idempotencyKey) in Firestore before calling Keyloop.
+2. Create the Keyloop appointment; `details.externalReference` = our operation id.
+3. Record the appointment id on the operation (from here it is on a durable record).
+4. Write the enquiry and complete the operation in one atomic batch.
+5. If 3 or 4 fails: cancel the appointment; if that fails too, a compensation record (or,
+   with Firestore down, an ERROR log) keeps it for the reconciler.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from firebase_functions import logger
+from google.cloud.firestore import SERVER_TIMESTAMP, Client
+
+from keyloop import Address, Appointment, KeyloopError, NewAppointment, Store
+
+from . import clock, db, enquiries, operations
+from .caller import Caller
+from .clients import firestore_client, keyloop_client
+from .dms import cancel_or_record
+from .errors import FieldError, Reason, booking_error, reason_for_keyloop
+from .operations import Claimed, OpStatus, Replay
+from .schemas import CreateBookingRequest, SlotRequest
+from .slots import iso
+from .suppliers import Supplier, live_supplier, resolve_services
+
+KIND = "createBooking"
+AUDIT_USER_NAME = "ViSN"
+
+
+def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, Any]:
+    supplier, store = live_supplier(request.supplierId)
+    products, option = resolve_services(supplier, request.serviceTypes, request.optionalService)
+    require_future(request.slot)
+    client = firestore_client()
+    claim = operations.claim(
+        client,
+        kind=KIND,
+        uid=caller.uid,
+        customer_id=caller.customer_id,
+        idempotency_key=request.idempotencyKey,
+        request_hash=operations.fingerprint(
+            KIND, request.model_dump(mode="json", exclude={"idempotencyKey"})
+        ),
+        supplier_id=supplier.supplier_id,
+        enquiry_id=enquiries.new_id(client),
+    )
+    if isinstance(claim, Replay):
+        return claim.result
+    appointment = book(
+        client, store, claim.op_id, _new_appointment(caller, request, claim, products, option)
+    )
+    result = {
+        "enquiryId": claim.enquiry_id,
+        "status": enquiries.EnquiryStatus.BOOKED.value,
+        "appointmentId": appointment.appointment_id,
+        "appointmentReference": appointment.reference,
+        "slot": result_slot(appointment, request.slot, supplier),
+    }
+    try:
+        operations.mark(client, claim.op_id, OpStatus.BOOKED, **_appointment_fields(appointment))
+    except Exception as exc:
+        # Not even the appointment id is on record: cancel now, while we still know it.
+        _compensate(client, store, supplier, claim, appointment, exc, op_recorded=False)
+    try:
+        _write_enquiry(client, caller, request, supplier, store, claim, appointment, result)
+    except Exception as exc:
+        _compensate(client, store, supplier, claim, appointment, exc, op_recorded=True)
+    return result
+
+
+def require_future(slot: SlotRequest) -> None:
+    if slot.start <= clock.now():
+        raise booking_error(
+            Reason.VALIDATION, fields=[FieldError("slot.start", "must be in the future")]
+        )
+
+
+def book(client: Client, store: Store, op_id: str, new: NewAppointment) -> Appointment:
+    """Create in Keyloop; on failure, leave the operation saying what happened."""
+    try:
+        return keyloop_client().create_appointment(store, new)
+    except KeyloopError as exc:
+        reason = reason_for_keyloop(exc)
+        status = (
+            OpStatus.OUTCOME_UNKNOWN if reason is Reason.DMS_OUTCOME_UNKNOWN else OpStatus.FAILED
+        )
+        if status is OpStatus.OUTCOME_UNKNOWN:
+            logger.error(
+                "KEYLOOP_OUTCOME_UNKNOWN: a create may have booked; check the dealer's diary",
+                operationId=op_id,
+                enterpriseId=store.enterprise_id,
+                storeId=store.store_id,
+                correlationId=exc.correlation_id,
+            )
+        try:
+            operations.mark(client, op_id, status, error={"reason": reason.value})
+        except Exception:
+            logger.warn("could not record the failed attempt", operationId=op_id)
+        raise booking_error(reason) from exc
+
+
+def result_slot(appointment: Appointment, slot: SlotRequest, supplier: Supplier) -> dict[str, Any]:
+    start = appointment.due_in or slot.start
+    end = appointment.due_out or slot.end
+    zone = supplier.timezone
+    return {"start": iso(start, zone), "end": iso(end, zone) if end else None}
+
+
+def _appointment_fields(appointment: Appointment) -> dict[str, Any]:
+    return {"appointmentId": appointment.appointment_id, "appointmentRef": appointment.reference}
+
+
+def _new_appointment(
+    caller: Caller,
+    request: CreateBookingRequest,
+    claim: Claimed,
+    products: list[str],
+    option: str | None,
+) -> NewAppointment:
+    address = None
+    if request.collectionAddress is not None:
+        a = request.collectionAddress
+        address = Address(line1=a.line1, line2=a.line2, city=a.city, postal_code=a.postalCode)
+    vehicle = request.vehicle
+    return NewAppointment(
+        external_reference=claim.op_id,
+        due_in=request.slot.start,
+        due_out=request.slot.end,
+        service_product_ids=tuple(products),
+        given_name=request.contact.givenName,
+        family_name=request.contact.familyName,
+        email=request.contact.email,
+        mobile=request.contact.phone,
+        license_plate=vehicle.registration,
+        vin=vehicle.vin,
+        vehicle_description=vehicle.description,
+        mileage_value=vehicle.mileage.value if vehicle.mileage else None,
+        mileage_unit=vehicle.mileage.unit if vehicle.mileage else None,
+        customer_notes=request.notes,
+        appointment_option_id=option,
+        collect_address=address,
+        delivery_address=address,
+        audit_user_id=caller.uid,
+        audit_user_name=AUDIT_USER_NAME,
+    )
+
+
+def _write_enquiry(
+    client: Client,
+    caller: Caller,
+    request: CreateBookingRequest,
+    supplier: Supplier,
+    store: Store,
+    claim: Claimed,
+    appointment: Appointment,
+    result: dict[str, Any],
+) -> None:
+    body = request.model_dump(mode="json", exclude={"idempotencyKey"})
+    enquiry = {
+        "customerId": caller.customer_id,
+        "supplierId": supplier.supplier_id,
+        "status": enquiries.EnquiryStatus.BOOKED.value,
+        "serviceTypes": body["serviceTypes"],
+        "optionalService": body["optionalService"],
+        "slot": result["slot"],
+        "vehicle": body["vehicle"],
+        "contact": body["contact"],
+        "notes": body["notes"],
+        "collectionAddress": body["collectionAddress"],
+        "dms": enquiries.dms_block(store, appointment),
+        "operationId": claim.op_id,
+        "createdBy": caller.uid,
+        "createdAt": SERVER_TIMESTAMP,
+        "updatedAt": SERVER_TIMESTAMP,
+        "history": [
+            enquiries.history_entry(
+                "BOOKED", caller, slot=result["slot"], appointmentId=appointment.appointment_id
+            )
+        ],
+    }
+    batch = client.batch()
+    batch.create(enquiries.ref(client, claim.enquiry_id), enquiry)
+    batch.update(
+        operations.ref(client, claim.op_id),
+        {"status": OpStatus.COMPLETED.value, "result": result, "updatedAt": SERVER_TIMESTAMP},
+    )
+    batch.commit(**db.call_options())
+
+
+def _compensate(
+    client: Client,
+    store: Store,
+    supplier: Supplier,
+    claim: Claimed,
+    appointment: Appointment,
+    cause: Exception,
+    *,
+    op_recorded: bool,
+) -> NoReturn:
+    logger.warn(
+        "booking not saved after Keyloop booked: cancelling the appointment",
+        operationId=claim.op_id,
+        appointmentId=appointment.appointment_id,
+        supplierId=supplier.supplier_id,
+        cause=type(cause).__name__,
+    )
+    cancelled = cancel_or_record(
+        client,
+        store,
+        appointment.appointment_id,
+        supplier_id=supplier.supplier_id,
+        operation_id=claim.op_id,
+        why="ENQUIRY_WRITE_FAILED",
+    )
+    if op_recorded:
+        # Let the key be tried again once nothing is booked; best effort, Firestore may be down.
+        status = OpStatus.COMPENSATED if cancelled else OpStatus.COMPENSATING
+        try:
+            operations.mark(client, claim.op_id, status)
+        except Exception:
+            logger.warn(
+                "could not record the compensation on the operation", operationId=claim.op_id
+            )
+    raise booking_error(Reason.BOOKING_NOT_SAVED) from cause

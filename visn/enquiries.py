@@ -1,0 +1,63 @@
+"""ViSN's own record of a booking: `enquiries/{enquiryId}`, owned by one fleet customer."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from google.cloud.firestore import Client
+
+from keyloop import Appointment, Store
+
+from . import clock, db
+from .caller import Caller
+from .errors import Reason, booking_error
+
+ENQUIRIES = "enquiries"
+
+
+class EnquiryStatus(StrEnum):
+    BOOKED = "BOOKED"
+    CANCELLED = "CANCELLED"
+
+
+def new_id(client: Client) -> str:
+    return str(client.collection(ENQUIRIES).document().id)  # a random id, made locally
+
+
+def ref(client: Client, enquiry_id: str) -> Any:
+    return client.collection(ENQUIRIES).document(enquiry_id)
+
+
+def read_owned(client: Client, enquiry_id: str, caller: Caller) -> Any:
+    """The enquiry if it belongs to the caller's customer; to anyone else it does not exist."""
+    snapshot = ref(client, enquiry_id).get(**db.call_options())
+    data = snapshot.to_dict() if snapshot.exists else None
+    if data is None or data.get("customerId") != caller.customer_id:
+        raise booking_error(Reason.ENQUIRY_NOT_FOUND)
+    return snapshot
+
+
+def dms_block(store: Store, appointment: Appointment) -> dict[str, Any]:
+    """Where the appointment lives, kept on the enquiry so a cancel needs no supplier config."""
+    return {
+        "provider": "KEYLOOP",
+        "appointmentId": appointment.appointment_id,
+        "appointmentReference": appointment.reference,
+        "enterpriseId": store.enterprise_id,
+        "storeId": store.store_id,
+        "localTimeZone": store.local_time_zone.key if store.local_time_zone else None,
+    }
+
+
+def store_of(enquiry: dict[str, Any]) -> Store:
+    from zoneinfo import ZoneInfo
+
+    dms = enquiry["dms"]
+    zone = dms.get("localTimeZone")
+    return Store(dms["enterpriseId"], dms["storeId"], ZoneInfo(zone) if zone else None)
+
+
+def history_entry(action: str, caller: Caller, **fields: Any) -> dict[str, Any]:
+    # Server timestamps are not allowed inside arrays: the entry carries our clock's time.
+    return {"action": action, "at": clock.now(), "by": caller.uid, **fields}
