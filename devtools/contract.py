@@ -42,7 +42,7 @@ def main() -> int:
     SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
     for file_name, text in rendered().items():
         (SCHEMA_DIR / file_name).write_text(text)
-        print(f"wrote docs/schemas/{file_name}")  # noqa: T201
+        print(f"wrote docs/schemas/{file_name}")
     return 0
 
 
