@@ -12,7 +12,9 @@ START_TIMEOUT = 60.0
 
 
 class FirestoreEmulator:
-    def __init__(self, project: str, host: str, port: int, log_dir: Path) -> None:
+    def __init__(
+        self, project: str, host: str, port: int, log_dir: Path, rules: Path | None = None
+    ) -> None:
         self.project = project
         self.host = host
         self.port = port
@@ -20,18 +22,24 @@ class FirestoreEmulator:
         gcloud = shutil.which("gcloud")
         if gcloud is None:
             raise StartError("gcloud is not on PATH: the Firestore emulator cannot start")
+        argv = [gcloud, "emulators", "firestore", "start", f"--host-port={self.address}"]
+        if rules is not None:
+            argv.append(f"--rules={rules}")
         self._group = ProcessGroup(
-            "firestore-emulator",
-            [gcloud, "emulators", "firestore", "start", f"--host-port={self.address}", "--quiet"],
-            log_path=log_dir / "firestore-emulator.log",
+            "firestore-emulator", [*argv, "--quiet"], log_path=log_dir / "firestore-emulator.log"
         )
         self._group.wait_until(lambda: http_ok(f"http://{self.address}/"), START_TIMEOUT)
 
     @classmethod
     def start(
-        cls, project: str, log_dir: Path, host: str = "127.0.0.1", port: int | None = None
+        cls,
+        project: str,
+        log_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        rules: Path | None = None,
     ) -> FirestoreEmulator:
-        return cls(project, host, port or free_port(host), log_dir)
+        return cls(project, host, port or free_port(host), log_dir, rules)
 
     def wipe(self) -> None:
         """Delete every document (the emulator's own reset endpoint)."""
