@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from firebase_functions import logger
-from google.cloud.firestore import SERVER_TIMESTAMP, Client
+from google.cloud.firestore import Client
 
 from keyloop import Address, Appointment, KeyloopError, NewAppointment, Store
 
@@ -174,8 +174,8 @@ def _write_enquiry(
         "dms": enquiries.dms_block(store, appointment),
         "operationId": claim.op_id,
         "createdBy": caller.uid,
-        "createdAt": SERVER_TIMESTAMP,
-        "updatedAt": SERVER_TIMESTAMP,
+        "createdAt": clock.now(),
+        "updatedAt": clock.now(),
         "history": [
             enquiries.history_entry(
                 "BOOKED", caller, slot=result["slot"], appointmentId=appointment.appointment_id
@@ -186,7 +186,7 @@ def _write_enquiry(
     batch.create(enquiries.ref(client, claim.enquiry_id), enquiry)
     batch.update(
         operations.ref(client, claim.op_id),
-        {"status": OpStatus.COMPLETED.value, "result": result, "updatedAt": SERVER_TIMESTAMP},
+        {"status": OpStatus.COMPLETED.value, "result": result, "updatedAt": clock.now()},
     )
     batch.commit(**db.call_options())
 

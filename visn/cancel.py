@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.cloud.firestore import SERVER_TIMESTAMP, ArrayUnion
+from google.cloud.firestore import ArrayUnion
 
 from keyloop import KeyloopError
 
-from . import db, enquiries
+from . import clock, db, enquiries
 from .caller import Caller
 from .clients import firestore_client, keyloop_client
 from .enquiries import EnquiryStatus
@@ -37,8 +37,8 @@ def cancel_booking(caller: Caller, request: CancelBookingRequest) -> dict[str, A
         enquiries.ref(client, request.enquiryId).update(
             {
                 "status": EnquiryStatus.CANCELLED.value,
-                "updatedAt": SERVER_TIMESTAMP,
-                "cancelledAt": SERVER_TIMESTAMP,
+                "updatedAt": clock.now(),
+                "cancelledAt": clock.now(),
                 "history": ArrayUnion([entry]),
             },
             option=client.write_option(last_update_time=snapshot.update_time),

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from firebase_functions import logger
-from google.cloud.firestore import SERVER_TIMESTAMP, Client
+from google.cloud.firestore import Client
 
 from keyloop import KeyloopError, Store
 
@@ -58,8 +58,8 @@ def record(
         "attempts": 0 if error is None else 1,
         "lastError": error_summary(error),
         "nextAttemptAt": clock.now() + not_before,
-        "createdAt": SERVER_TIMESTAMP,
-        "updatedAt": SERVER_TIMESTAMP,
+        "createdAt": clock.now(),
+        "updatedAt": clock.now(),
     }
 
 
@@ -89,7 +89,7 @@ def save(client: Client, store: Store, appointment_id: str, **kwargs: Any) -> bo
 
 def mark_done(client: Client, store: Store, appointment_id: str) -> None:
     client.collection(COMPENSATIONS).document(compensation_id(store, appointment_id)).update(
-        {"status": CompensationStatus.DONE.value, "updatedAt": SERVER_TIMESTAMP},
+        {"status": CompensationStatus.DONE.value, "updatedAt": clock.now()},
         **db.call_options(),
     )
 

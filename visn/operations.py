@@ -20,9 +20,9 @@ from enum import StrEnum
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.cloud.firestore import SERVER_TIMESTAMP, Client
+from google.cloud.firestore import Client
 
-from . import db
+from . import clock, db
 from .errors import Reason, booking_error
 
 OPERATIONS = "bookingOperations"
@@ -85,8 +85,8 @@ def claim(
         "requestHash": request_hash,
         "status": OpStatus.IN_PROGRESS.value,
         "attempts": 1,
-        "createdAt": SERVER_TIMESTAMP,
-        "updatedAt": SERVER_TIMESTAMP,
+        "createdAt": clock.now(),
+        "updatedAt": clock.now(),
     }
     try:
         ref.create(document, **db.call_options())
@@ -110,7 +110,7 @@ def claim(
         "attempts": int(existing.get("attempts", 1)) + 1,
         "appointmentId": None,
         "error": None,
-        "updatedAt": SERVER_TIMESTAMP,
+        "updatedAt": clock.now(),
     }
     try:
         ref.update(
@@ -129,7 +129,7 @@ def ref(client: Client, op_id: str) -> Any:
 
 def mark(client: Client, op_id: str, status: OpStatus, **fields: Any) -> None:
     ref(client, op_id).update(
-        {"status": status.value, "updatedAt": SERVER_TIMESTAMP, **fields}, **db.call_options()
+        {"status": status.value, "updatedAt": clock.now(), **fields}, **db.call_options()
     )
 
 

@@ -16,11 +16,11 @@ from typing import Any, NoReturn
 
 from firebase_functions import logger
 from google.api_core import exceptions as gexc
-from google.cloud.firestore import SERVER_TIMESTAMP, ArrayUnion, Client
+from google.cloud.firestore import ArrayUnion, Client
 
 from keyloop import Address, Appointment, NewAppointment, Store
 
-from . import compensations, db, enquiries, operations
+from . import clock, compensations, db, enquiries, operations
 from .booking import AUDIT_USER_NAME, book, require_future, result_slot
 from .caller import Caller
 from .clients import firestore_client
@@ -187,14 +187,14 @@ def _move_enquiry(
         {
             "slot": result["slot"],
             "dms": enquiries.dms_block(store, new),
-            "updatedAt": SERVER_TIMESTAMP,
+            "updatedAt": clock.now(),
             "history": ArrayUnion([entry]),
         },
         option=client.write_option(last_update_time=snapshot.update_time),
     )
     batch.update(
         operations.ref(client, claim.op_id),
-        {"status": OpStatus.COMPLETED.value, "result": result, "updatedAt": SERVER_TIMESTAMP},
+        {"status": OpStatus.COMPLETED.value, "result": result, "updatedAt": clock.now()},
     )
     owed = compensations.record(
         store,
