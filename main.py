@@ -6,31 +6,41 @@ client: the emulator and `firebase deploy` import it to discover the functions.
 
 from typing import Any
 
-from firebase_functions import https_fn
+from firebase_functions import https_fn, scheduler_fn
 
 from visn import api
-from visn.runtime import BOOKING_PATH_OPTIONS, CALLABLE_OPTIONS, with_admin_app
+from visn.runtime import (
+    BOOKING_PATH_OPTIONS,
+    CALLABLE_OPTIONS,
+    RECONCILER_OPTIONS,
+    callable_entry,
+)
 
 
-@with_admin_app
+@callable_entry
 @https_fn.on_call(**BOOKING_PATH_OPTIONS)
 def getAvailability(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
     return api.get_availability(request)
 
 
-@with_admin_app
+@callable_entry
 @https_fn.on_call(**BOOKING_PATH_OPTIONS)
 def createBooking(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
     return api.create_booking(request)
 
 
-@with_admin_app
+@callable_entry
 @https_fn.on_call(**CALLABLE_OPTIONS)
 def cancelBooking(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
     return api.cancel_booking(request)
 
 
-@with_admin_app
+@callable_entry
 @https_fn.on_call(**CALLABLE_OPTIONS)
 def rearrangeBooking(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
     return api.rearrange_booking(request)
+
+
+@scheduler_fn.on_schedule(**RECONCILER_OPTIONS)
+def reconcileBookings(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
+    api.reconcile(event)

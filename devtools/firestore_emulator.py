@@ -28,7 +28,11 @@ class FirestoreEmulator:
         self._group = ProcessGroup(
             "firestore-emulator", [*argv, "--quiet"], log_path=log_dir / "firestore-emulator.log"
         )
-        self._group.wait_until(lambda: http_ok(f"http://{self.address}/"), START_TIMEOUT)
+        try:
+            self._group.wait_until(lambda: http_ok(f"http://{self.address}/"), START_TIMEOUT)
+        except StartError:
+            self._group.stop()  # never leave a half-started java behind
+            raise
 
     @classmethod
     def start(

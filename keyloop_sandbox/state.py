@@ -179,6 +179,11 @@ class SandboxState:
                 return Auth.NOT_ENTITLED
             return Auth.OK
 
+    def issued_tokens(self) -> list[str]:
+        """In-process only (never over HTTP): lets a test search its logs for leaked tokens."""
+        with self._lock:
+            return self._tokens.values()
+
     def expire_tokens(self) -> int:
         """Expire every issued token; returns how many were live."""
         with self._lock:

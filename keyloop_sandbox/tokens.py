@@ -57,3 +57,7 @@ class TokenRegistry:
         for token in live:
             token.revoked = True
         return len(live)
+
+    def values(self) -> list[str]:
+        """Every token ever issued since the last reset (for tests that hunt for leaks)."""
+        return list(self._tokens)

@@ -65,6 +65,13 @@ def rearrange_booking(request: CallableRequest[Any]) -> dict[str, Any]:
     return _invoke("rearrangeBooking", request, RearrangeBookingRequest, handler)
 
 
+def reconcile(event: Any) -> None:
+    """The scheduled reconciler: the same work as `python -m visn reconcile`."""
+    from .reconciler import reconcile as run
+
+    run()
+
+
 def validate(model: type[M], data: Any) -> M:
     """The request model, or VALIDATION with every field at fault (values never echoed)."""
     if not isinstance(data, dict):

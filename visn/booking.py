@@ -17,7 +17,7 @@ from google.cloud.firestore import Client
 
 from keyloop import Address, Appointment, KeyloopError, NewAppointment, Store
 
-from . import clock, db, enquiries, operations
+from . import clock, compensations, db, enquiries, operations
 from .caller import Caller
 from .clients import firestore_client, keyloop_client
 from .dms import cancel_or_record
@@ -61,7 +61,13 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
         "slot": result_slot(appointment, request.slot, supplier),
     }
     try:
-        operations.mark(client, claim.op_id, OpStatus.BOOKED, **_appointment_fields(appointment))
+        operations.mark(
+            client,
+            claim.op_id,
+            OpStatus.BOOKED,
+            appointmentId=appointment.appointment_id,
+            store=compensations.store_fields(store),
+        )
     except Exception as exc:
         # Not even the appointment id is on record: cancel now, while we still know it.
         _compensate(client, store, supplier, claim, appointment, exc, op_recorded=False)
@@ -108,10 +114,6 @@ def result_slot(appointment: Appointment, slot: SlotRequest, supplier: Supplier)
     end = appointment.due_out or slot.end
     zone = supplier.timezone
     return {"start": iso(start, zone), "end": iso(end, zone) if end else None}
-
-
-def _appointment_fields(appointment: Appointment) -> dict[str, Any]:
-    return {"appointmentId": appointment.appointment_id, "appointmentRef": appointment.reference}
 
 
 def _new_appointment(

@@ -11,6 +11,7 @@ import hashlib
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from firebase_functions import logger
 from google.cloud.firestore import Client
@@ -35,6 +36,20 @@ def compensation_id(store: Store, appointment_id: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
+def store_fields(store: Store) -> dict[str, Any]:
+    """What a cancel needs to find the appointment, kept wherever a cancel may be owed."""
+    return {
+        "enterpriseId": store.enterprise_id,
+        "storeId": store.store_id,
+        "localTimeZone": store.local_time_zone.key if store.local_time_zone else None,
+    }
+
+
+def store_from(fields: dict[str, Any]) -> Store:
+    zone = fields.get("localTimeZone")
+    return Store(fields["enterpriseId"], fields["storeId"], ZoneInfo(zone) if zone else None)
+
+
 def record(
     store: Store,
     appointment_id: str,
@@ -49,9 +64,7 @@ def record(
     return {
         "status": CompensationStatus.PENDING.value,
         "appointmentId": appointment_id,
-        "enterpriseId": store.enterprise_id,
-        "storeId": store.store_id,
-        "localTimeZone": store.local_time_zone.key if store.local_time_zone else None,
+        **store_fields(store),
         "supplierId": supplier_id,
         "operationId": operation_id,
         "why": why,

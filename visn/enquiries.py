@@ -11,6 +11,7 @@ from keyloop import Appointment, Store
 
 from . import clock, db
 from .caller import Caller
+from .compensations import store_fields, store_from
 from .errors import Reason, booking_error
 
 ENQUIRIES = "enquiries"
@@ -44,18 +45,12 @@ def dms_block(store: Store, appointment: Appointment) -> dict[str, Any]:
         "provider": "KEYLOOP",
         "appointmentId": appointment.appointment_id,
         "appointmentReference": appointment.reference,
-        "enterpriseId": store.enterprise_id,
-        "storeId": store.store_id,
-        "localTimeZone": store.local_time_zone.key if store.local_time_zone else None,
+        **store_fields(store),
     }
 
 
 def store_of(enquiry: dict[str, Any]) -> Store:
-    from zoneinfo import ZoneInfo
-
-    dms = enquiry["dms"]
-    zone = dms.get("localTimeZone")
-    return Store(dms["enterpriseId"], dms["storeId"], ZoneInfo(zone) if zone else None)
+    return store_from(enquiry["dms"])
 
 
 def history_entry(action: str, caller: Caller, **fields: Any) -> dict[str, Any]:

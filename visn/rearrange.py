@@ -84,7 +84,13 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         "slot": result_slot(new, request.slot, supplier),
     }
     try:
-        operations.mark(client, claim.op_id, OpStatus.BOOKED, appointmentId=new.appointment_id)
+        operations.mark(
+            client,
+            claim.op_id,
+            OpStatus.BOOKED,
+            appointmentId=new.appointment_id,
+            store=compensations.store_fields(store),
+        )
         _move_enquiry(client, caller, snapshot, enquiry, store, supplier, claim, new, result)
     except Exception as exc:
         _undo_new(client, store, supplier, claim, new, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,15 +35,48 @@ BOOKING_PATH_OPTIONS: dict[str, Any] = {
     **CALLABLE_OPTIONS,
     "min_instances": BOOKING_MIN_INSTANCES,
 }
+RECONCILER_OPTIONS: dict[str, Any] = {
+    "schedule": "every 5 minutes",
+    "region": settings.REGION,
+    "secrets": settings.SECRETS,
+    "memory": options.MemoryOption.MB_512,
+    "timeout_sec": 300,
+    "max_instances": 1,  # runs may still overlap; items are claimed, so that is safe
+}
 
 
-def with_admin_app(function: F) -> F:
-    """The callable wrapper verifies ID tokens before our code runs, so firebase_admin must
-    be initialised by then; done here on the first request rather than at import."""
+def callable_entry(function: F) -> F:
+    """What runs before firebase_functions' callable wrapper:
+
+    - firebase_admin is initialised on the first request (the wrapper verifies ID tokens
+      before our code runs), not at import;
+    - a body that is not JSON at all is refused with the callable protocol's own 400. The
+      wrapper would answer 500 INTERNAL: werkzeug's parse error (or a RecursionError from
+      deeply nested arrays) is not an HttpsError to it.
+    """
 
     @functools.wraps(function)
-    def entry(*args: Any, **kwargs: Any) -> Any:
+    def entry(request: Any) -> Any:
         ensure_admin_app()
-        return function(*args, **kwargs)
+        if request.method == "POST" and not _parses(request):
+            return _bad_request()
+        return function(request)
 
     return entry  # type: ignore[return-value]
+
+
+def _parses(request: Any) -> bool:
+    try:
+        json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _bad_request() -> Any:
+    import flask
+
+    body = {"error": {"status": "INVALID_ARGUMENT", "message": "Bad Request"}}
+    response = flask.Response(json.dumps(body), status=400, mimetype="application/json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
