@@ -6,7 +6,6 @@ load while the emulator or a deploy merely discovers the functions.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from keyloop import KeyloopError
 
+from . import telemetry
 from .caller import Caller, caller_of
 from .errors import FieldError, Reason, booking_error, reason_for_keyloop, reason_of
 from .schemas import (
@@ -95,30 +95,28 @@ def validate(model: type[M], data: Any) -> M:
 def _invoke(
     name: str, request: CallableRequest[Any], model: type[M], handler: Handler[M]
 ) -> dict[str, Any]:
-    started = time.monotonic()
     reason: str | None = None
-    try:
-        caller = caller_of(request)
-        data = validate(model, request.data)
-        return handler(caller, data)
-    except HttpsError as exc:
-        reason = reason_of(exc)
-        raise
-    except KeyloopError as exc:
-        reason = reason_for_keyloop(exc).value
-        raise booking_error(Reason(reason)) from exc
-    except Exception as exc:
-        reason = _unexpected_reason(exc).value
-        logger.error("callable failed unexpectedly", callable=name, error=type(exc).__name__)
-        raise booking_error(Reason(reason)) from exc
-    finally:
-        logger.info(
-            "callable finished",
-            callable=name,
-            outcome="ok" if reason is None else "error",
-            reason=reason,
-            durationMs=round((time.monotonic() - started) * 1000, 1),
-        )
+    with telemetry.invocation(name):
+        try:
+            caller = caller_of(request)
+            data = validate(model, request.data)
+            telemetry.annotate(
+                supplierId=getattr(data, "supplierId", None),
+                enquiryId=getattr(data, "enquiryId", None),
+            )
+            return handler(caller, data)
+        except HttpsError as exc:
+            reason = reason_of(exc)
+            raise
+        except KeyloopError as exc:
+            reason = reason_for_keyloop(exc).value
+            raise booking_error(Reason(reason)) from exc
+        except Exception as exc:
+            reason = _unexpected_reason(exc).value
+            logger.error("callable failed unexpectedly", callable=name, error=type(exc).__name__)
+            raise booking_error(Reason(reason)) from exc
+        finally:
+            telemetry.finish("ok" if reason is None else "error", reason)
 
 
 def _unexpected_reason(exc: Exception) -> Reason:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -68,8 +69,9 @@ def _fetch_days(
         except KeyloopError as exc:
             return exc
 
+    # Each worker runs in a copy of this context, so its Keyloop calls are logged with ours.
     futures: list[Future[list[Slot] | KeyloopError]] = [
-        _executor().submit(fetch, day) for day in days[1:]
+        _executor().submit(contextvars.copy_context().run, fetch, day) for day in days[1:]
     ]
     first = fetch(days[0])
     return [first, *(f.result() for f in futures)]

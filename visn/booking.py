@@ -17,7 +17,7 @@ from google.cloud.firestore import Client
 
 from keyloop import Address, Appointment, KeyloopError, NewAppointment, Store
 
-from . import clock, compensations, db, enquiries, operations
+from . import clock, compensations, db, enquiries, operations, telemetry
 from .caller import Caller
 from .clients import firestore_client, keyloop_client
 from .dms import cancel_or_record
@@ -48,6 +48,7 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
         supplier_id=supplier.supplier_id,
         enquiry_id=enquiries.new_id(client),
     )
+    telemetry.annotate(enquiryId=claim.enquiry_id if isinstance(claim, Claimed) else None)
     if isinstance(claim, Replay):
         return claim.result
     appointment = book(

@@ -19,6 +19,7 @@ from keyloop import (
 )
 
 from . import settings
+from .telemetry import record_keyloop_call
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client as FirestoreClient
@@ -51,7 +52,9 @@ def keyloop_client() -> KeyloopClient:
     if _keyloop is None:
         with _lock:
             if _keyloop is None:
-                _keyloop = KeyloopClient(_keyloop_settings(), _credentials())
+                _keyloop = KeyloopClient(
+                    _keyloop_settings(), _credentials(), observer=record_keyloop_call
+                )
     return _keyloop
 
 

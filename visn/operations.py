@@ -22,7 +22,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud.firestore import Client
 
-from . import clock, db
+from . import clock, db, telemetry
 from .errors import Reason, booking_error
 
 OPERATIONS = "bookingOperations"
@@ -75,6 +75,7 @@ def claim(
 ) -> Claimed | Replay:
     """Claim the key before anything is booked, or tell what an earlier attempt left."""
     op_id = operation_id(uid, idempotency_key)
+    telemetry.annotate(operationId=op_id)
     ref = client.collection(OPERATIONS).document(op_id)
     document = {
         "kind": kind,

@@ -1,0 +1,50 @@
+"""The per-invocation log line: what on-call people search by."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.functions.harness import ALICE, Harness
+from tests.functions.test_create_booking import KEY, booking
+from visn.operations import operation_id
+
+
+def _finished_lines(out: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("message") == "callable finished"]
+
+
+def test_create_logs_ids_and_keyloop_calls(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = harness.call("createBooking", booking()).result
+    (line,) = _finished_lines(capsys.readouterr().out)
+    assert line["severity"] == "INFO"
+    assert line["callable"] == "createBooking"
+    assert (line["outcome"], line["reason"]) == ("ok", None)
+    assert line["supplierId"] == "keyloop-leeds"
+    assert line["enquiryId"] == result["enquiryId"]
+    assert line["operationId"] == operation_id(ALICE.uid, KEY)
+    upstream = {r["correlationId"]: r["endpoint"] for r in harness.upstream_requests()}
+    logged = {c["correlationId"]: c["operation"] for c in line["keyloopCalls"]}
+    assert logged == upstream  # token and create, matched with what Keyloop saw
+    assert line["keyloopMs"] > 0
+    assert line["totalMs"] >= line["keyloopMs"]
+
+
+def test_failures_log_their_reason(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    harness.fault("availability", status=400)  # not retried: exactly one day fails
+    data = {"supplierId": "keyloop-leeds", "date": "2027-01-12", "days": 2, "serviceTypes": ["MOT"]}
+    assert harness.call("getAvailability", data).ok  # one day failed, one did not
+    harness.call("cancelBooking", {"enquiryId": "nope"})
+    first, second = _finished_lines(capsys.readouterr().out)
+    assert first["outcome"] == "ok"
+    statuses = sorted(
+        c["status"] for c in first["keyloopCalls"] if c["operation"] == "availability"
+    )
+    assert statuses == [200, 400]  # the worker thread's call is on the same line
+    assert (second["callable"], second["outcome"]) == ("cancelBooking", "error")
+    assert (second["reason"], second["enquiryId"]) == ("ENQUIRY_NOT_FOUND", "nope")

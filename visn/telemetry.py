@@ -1,0 +1,82 @@
+"""One structured log line per callable invocation, for on-call people and dashboards.
+
+The line carries the callable, its outcome and reason, the ids involved (supplier, enquiry,
+operation), the Keyloop correlation ids with Keyloop's share of the time, and the total
+time. Never a name, an email, a phone number, a token or a secret: only ids and codes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from firebase_functions import logger
+
+from keyloop import CallRecord
+
+
+@dataclass
+class _Invocation:
+    callable: str
+    started: float = field(default_factory=time.monotonic)
+    ids: dict[str, str] = field(default_factory=dict)
+    keyloop: list[CallRecord] = field(default_factory=list)
+
+
+_current: contextvars.ContextVar[_Invocation | None] = contextvars.ContextVar(
+    "visn_invocation", default=None
+)
+
+
+@contextmanager
+def invocation(name: str) -> Iterator[None]:
+    token = _current.set(_Invocation(name))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def annotate(**ids: str | None) -> None:
+    """Add ids (supplierId, enquiryId, operationId) to the current invocation's line."""
+    current = _current.get()
+    if current is not None:
+        current.ids.update({k: v for k, v in ids.items() if v})
+
+
+def record_keyloop_call(call: CallRecord) -> None:
+    """The Keyloop client's observer. Worker threads run inside a copy of the caller's
+    context (see availability), so their calls land on the same invocation."""
+    current = _current.get()
+    if current is not None:
+        current.keyloop.append(call)
+
+
+def finish(outcome: str, reason: str | None) -> None:
+    current = _current.get()
+    if current is None:
+        return
+    calls = current.keyloop
+    logger.info(
+        "callable finished",
+        callable=current.callable,
+        outcome=outcome,
+        reason=reason,
+        **current.ids,
+        keyloopCalls=[
+            {
+                "operation": c.operation,
+                "status": c.status,
+                "outcome": c.outcome,
+                "ms": round(c.elapsed_ms, 1),
+                "correlationId": c.correlation_id,
+            }
+            for c in calls
+        ],
+        keyloopMs=round(sum(c.elapsed_ms for c in calls if c.operation != "token"), 1),
+        tokenMs=round(sum(c.elapsed_ms for c in calls if c.operation == "token"), 1),
+        totalMs=round((time.monotonic() - current.started) * 1000, 1),
+    )
