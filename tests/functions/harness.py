@@ -14,6 +14,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 import main
+from devtools.contract import RESULT_MODELS
 from keyloop_sandbox import SandboxServer
 
 PROJECT = "demo-visn"
@@ -114,7 +115,11 @@ class Harness:
             headers["Authorization"] = f"Bearer {user.id_token()}"
         with self.app.test_client() as client:
             response = client.post(f"/{name}", data=json.dumps({"data": data}), headers=headers)
-        return Outcome(response.status_code, json.loads(response.data or b"{}"))
+        body = json.loads(response.data or b"{}")
+        if "result" in body:
+            # Every result any test sees must keep to the published contract.
+            RESULT_MODELS[name].model_validate(body["result"])
+        return Outcome(response.status_code, body)
 
     # -- the sandbox's view ----------------------------------------------------------------
 

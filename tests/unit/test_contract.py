@@ -1,14 +1,14 @@
-"""The checked-in JSON Schemas match the request models the callables validate with."""
+"""The checked-in contract (JSON Schemas and TypeScript types) matches the pydantic models."""
 
 from __future__ import annotations
 
-from devtools.contract import SCHEMA_DIR, rendered
+from devtools.contract import ROOT, rendered
 
 
-def test_schemas_are_current() -> None:
+def test_contract_files_are_current() -> None:
     stale = [
-        name
-        for name, text in rendered().items()
-        if not (SCHEMA_DIR / name).exists() or (SCHEMA_DIR / name).read_text() != text
+        str(path.relative_to(ROOT))
+        for path, text in rendered().items()
+        if not path.exists() or path.read_text() != text
     ]
     assert stale == [], f"run `python -m devtools.contract` to refresh: {stale}"
