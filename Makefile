@@ -6,8 +6,19 @@ PYTHON ?= python3.11
 PYTHON_VERSION := 3.11
 VENV := venv
 PY := $(VENV)/bin/python
-SANDBOX_HOST ?= 127.0.0.1
+# `make dev`: project id, host and ports (the defaults match firebase.json's "emulators").
+PROJECT ?= demo-visn
+DEV_HOST ?= 127.0.0.1
 SANDBOX_PORT ?= 8790
+FIRESTORE_PORT ?= 8380
+AUTH_PORT ?= 9099
+FUNCTIONS_PORT ?= 5001
+HUB_PORT ?= 4400
+LOGGING_PORT ?= 4500
+EVENTARC_PORT ?= 9299
+TASKS_PORT ?= 9499
+# auto: firebase-tools' own Firestore emulator where it can run (Java 21+), else gcloud's.
+FIRESTORE ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: setup dev test lint typecheck pytest sandbox clean
@@ -37,9 +48,13 @@ pytest: setup
 
 test: lint typecheck pytest
 
-# The whole local stack, in the foreground until Ctrl-C (for now: our Keyloop sandbox).
+# The whole local stack, in the foreground until Ctrl-C: the Keyloop sandbox, Firestore, and
+# firebase-tools' functions and auth emulators, seeded with demo data (devtools/stack.py).
 dev: setup
-	$(PY) -m keyloop_sandbox --host $(SANDBOX_HOST) --port $(SANDBOX_PORT)
+	$(PY) -m devtools.stack --project $(PROJECT) --host $(DEV_HOST) --firestore $(FIRESTORE) \
+		--sandbox-port $(SANDBOX_PORT) --firestore-port $(FIRESTORE_PORT) \
+		--auth-port $(AUTH_PORT) --functions-port $(FUNCTIONS_PORT) --hub-port $(HUB_PORT) \
+		--logging-port $(LOGGING_PORT) --eventarc-port $(EVENTARC_PORT) --tasks-port $(TASKS_PORT)
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache dev
