@@ -1,0 +1,237 @@
+"""The table people read and the JSON object machines read, from one set of figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .imports import ImportFigures
+from .measure import median, p95
+from .phases import Availability, BareBurst, Burst, CallCounts, Create, Ranges
+
+REQUEST_TARGETS = {
+    "getAvailability": 1,
+    "createBooking": 1,
+    "cancelBooking": 1,
+    "rearrangeBooking": 2,
+}
+AVAILABILITY_TARGET = 1.10
+RANGE_TARGET = 1.5
+CREATE_TARGET = 1.15
+TOKEN_TARGET = 1
+THROUGHPUT_TARGET = 0.7
+IMPORT_TARGET = 1.3
+
+
+@dataclass(frozen=True)
+class Figures:
+    latency_ms: float
+    counts: CallCounts
+    availability: Availability
+    ranges: Ranges
+    create: Create
+    burst: Burst
+    bare_burst: BareBurst
+    imports: ImportFigures
+
+    @property
+    def availability_ratio(self) -> float:
+        return median(self.availability.ours_ms) / median(self.availability.bare_ms)
+
+    @property
+    def availability_p95_ratio(self) -> float:
+        return p95(self.availability.ours_ms) / median(self.availability.bare_ms)
+
+    @property
+    def range_ratio(self) -> float:
+        return median(self.ranges.ours_7d_ms) / median(self.ranges.ours_1d_ms)
+
+    @property
+    def naive_range_ratio(self) -> float:
+        return median(self.ranges.naive_7d_ms) / median(self.ranges.naive_1d_ms)
+
+    @property
+    def create_ratio(self) -> float:
+        return median(self.create.ours_ms) / self.create.limit_ms
+
+    def holds(self) -> dict[str, bool]:
+        """Each target of issue 6: does it hold in this run?"""
+        result = {
+            f"keyloop_requests.{name}": self.counts.keyloop[name] <= target
+            for name, target in REQUEST_TARGETS.items()
+        }
+        result.update(
+            availability_ratio=self.availability_ratio <= AVAILABILITY_TARGET,
+            availability_p95_ratio=self.availability_p95_ratio <= AVAILABILITY_TARGET,
+            range_ratio_7d=self.range_ratio <= RANGE_TARGET,
+            create_ratio=self.create_ratio <= CREATE_TARGET,
+            concurrent_token_requests=self.burst.token_requests <= TOKEN_TARGET,
+            throughput_share=(
+                self.burst.throughput_share >= THROUGHPUT_TARGET and not self.burst.failures
+            ),
+            import_ratio=self.imports.ratio <= IMPORT_TARGET,
+        )
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "keyloop_requests": {k: round(v, 2) for k, v in self.counts.keyloop.items()},
+            "naive_keyloop_requests": {
+                k: round(v, 2) for k, v in self.counts.naive_keyloop.items()
+            },
+            "availability_ratio": round(self.availability_ratio, 3),
+            "availability_p95_ratio": round(self.availability_p95_ratio, 3),
+            "range_ratio_7d": round(self.range_ratio, 3),
+            "naive_range_ratio_7d": round(self.naive_range_ratio, 3),
+            "create_ratio": round(self.create_ratio, 3),
+            "firestore_ops": {
+                name: {"reads": ops.reads, "writes": ops.writes}
+                for name, ops in self.counts.firestore.items()
+            },
+            "concurrent_token_requests": self.burst.token_requests,
+            "throughput_share": round(self.burst.throughput_share, 3),
+            "peak_rss_mib": round(self.burst.peak_rss_mib, 1),
+            "import_ratio": round(self.imports.ratio, 3),
+            "sandbox_latency_ms": self.latency_ms,
+        }
+
+
+def table(figures: Figures) -> str:
+    f = figures
+    holds = f.holds()
+    rows: list[tuple[str, str, str, str, str]] = [
+        ("metric", "ours", "naive / limit", "target", "holds")
+    ]
+
+    def mark(key: str) -> str:
+        return "yes" if holds[key] else "NO"
+
+    for name, target in REQUEST_TARGETS.items():
+        rows.append(
+            (
+                f"1. Keyloop requests / warm {name}",
+                f"{f.counts.keyloop[name]:.2f}",
+                f"naive {f.counts.naive_keyloop[name]:.2f}",
+                f"{target}",
+                mark(f"keyloop_requests.{name}"),
+            )
+        )
+    bare = median(f.availability.bare_ms)
+    rows += [
+        (
+            "2. getAvailability median / bare RT",
+            f"{f.availability_ratio:.3f} ({median(f.availability.ours_ms):.1f} ms)",
+            f"limit 1 ({bare:.1f} ms)",
+            f"<= {AVAILABILITY_TARGET}",
+            mark("availability_ratio"),
+        ),
+        (
+            "2. getAvailability p95 / bare RT",
+            f"{f.availability_p95_ratio:.3f} ({p95(f.availability.ours_ms):.1f} ms)",
+            f"limit 1 ({bare:.1f} ms; bare p95 {p95(f.availability.bare_ms):.1f} ms)",
+            f"<= {AVAILABILITY_TARGET}",
+            mark("availability_p95_ratio"),
+        ),
+        (
+            "   p95 against the bare p95 (the tail's own)",
+            f"{p95(f.availability.ours_ms) / p95(f.availability.bare_ms):.3f}",
+            "",
+            "",
+            "",
+        ),
+        (
+            "3. getAvailability 7 days / 1 day",
+            f"{f.range_ratio:.3f} ({median(f.ranges.ours_7d_ms):.1f} ms)",
+            f"naive {f.naive_range_ratio:.3f} ({median(f.ranges.naive_7d_ms):.1f} ms)",
+            f"<= {RANGE_TARGET}",
+            mark("range_ratio_7d"),
+        ),
+        (
+            "4. createBooking / (RT + writes)",
+            f"{f.create_ratio:.3f} ({median(f.create.ours_ms):.1f} ms)",
+            f"limit 1 ({f.create.limit_ms:.1f} ms)",
+            f"<= {CREATE_TARGET}",
+            mark("create_ratio"),
+        ),
+        (
+            "   of which bare Keyloop create RT",
+            "",
+            f"{median(f.create.keyloop_ms):.1f} ms",
+            "",
+            "",
+        ),
+        (
+            "   of which bare Firestore create/update/batch",
+            "",
+            f"{median(f.create.fs_create_ms):.1f}/{median(f.create.fs_update_ms):.1f}/"
+            f"{median(f.create.fs_batch_ms):.1f} ms",
+            "",
+            "",
+        ),
+    ]
+    for name, ops in f.counts.firestore.items():
+        rows.append(
+            (
+                f"4. Firestore reads/writes, warm {name}",
+                f"{ops.reads} / {ops.writes} ({ops.rpcs} RPCs)",
+                "",
+                "",
+                "",
+            )
+        )
+    for name in ("cancelBooking", "rearrangeBooking"):
+        rows.append(
+            (
+                f"   warm {name} median",
+                f"{median(f.counts.timings_ms[name]):.1f} ms",
+                "",
+                "",
+                "",
+            )
+        )
+    b = f.burst
+    rows += [
+        (
+            f"5. token requests, {b.callers} concurrent cold calls",
+            f"{b.token_requests}",
+            f"naive {b.callers}",
+            f"{TOKEN_TARGET}",
+            mark("concurrent_token_requests"),
+        ),
+        (
+            f"5. throughput share ({b.callers} / {b.wall_s * 1000:.0f} ms)",
+            f"{b.throughput_share:.3f}",
+            f"ideal 1 ({b.callers} / {b.cold_call_s * 1000:.1f} ms, one cold call)",
+            f">= {THROUGHPUT_TARGET}",
+            mark("throughput_share"),
+        ),
+        (
+            "   same, against one warm call",
+            f"{b.warm_call_s / b.wall_s:.3f}",
+            f"({b.callers} / {b.warm_call_s * 1000:.1f} ms)",
+            "",
+            "",
+        ),
+        (
+            "   same burst by a bare requests client",
+            f"{f.bare_burst.throughput_share:.3f}",
+            f"({b.callers} in {f.bare_burst.wall_s * 1000:.0f} ms; one cold: "
+            f"{f.bare_burst.cold_call_s * 1000:.1f} ms)",
+            "",
+            "",
+        ),
+        ("5. peak RSS of the process", f"{b.peak_rss_mib:.1f} MiB", "", "", ""),
+        (
+            "6. import main / import https_fn",
+            f"{f.imports.ratio:.3f} ({f.imports.main_s * 1000:.0f} ms)",
+            f"floor 1 ({f.imports.floor_s * 1000:.0f} ms)",
+            f"<= {IMPORT_TARGET}",
+            mark("import_ratio"),
+        ),
+    ]
+    if b.failures:
+        rows.append(("5. FAILED concurrent calls", f"{b.failures}", "", "0", "NO"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
