@@ -20,8 +20,10 @@ TASKS_PORT ?= 9499
 # auto: firebase-tools' own Firestore emulator where it can run (Java 21+), else gcloud's.
 FIRESTORE ?= auto
 PYTEST_ARGS ?=
+# `make bench BENCH_ARGS='--latency-ms 200'`: see `python -m bench.run --help`.
+BENCH_ARGS ?=
 
-.PHONY: setup dev test lint typecheck pytest sandbox clean
+.PHONY: setup dev test lint typecheck pytest sandbox clean bench
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -47,6 +49,10 @@ pytest: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The booking path against its physical limit and the flow it replaces (README: Benchmark).
+bench: setup
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 # The whole local stack, in the foreground until Ctrl-C: the Keyloop sandbox, Firestore, and
 # firebase-tools' functions and auth emulators, seeded with demo data (devtools/stack.py).
