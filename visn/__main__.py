@@ -1,10 +1,15 @@
 """Operator commands, against whatever Firestore and Keyloop the environment names.
 
     python -m visn reconcile [--stuck-after-minutes N] [--max-attempts N]
+    python -m visn suppliers validate FILE.json
+    python -m visn suppliers import FILE.json
+    python -m visn keyloop-check --supplier ID [--date YYYY-MM-DD] [--service-type CODE]
+        [--optional-service CODE]
 
 Environment: GCLOUD_PROJECT (or GOOGLE_CLOUD_PROJECT), FIRESTORE_EMULATOR_HOST for an
 emulator, KEYLOOP_BASE_URL, and KEYLOOP_CLIENT_ID + KEYLOOP_CLIENT_SECRET or
-KEYLOOP_CREDENTIALS_SECRET, as the deployed functions use.
+KEYLOOP_CREDENTIALS_SECRET, as the deployed functions use. `suppliers validate` needs none
+of it. Exit status: 0 done, 1 problems found or a check failed, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -13,16 +18,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m visn", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    reconcile = commands.add_parser("reconcile", help="settle stale operations and owed cancels")
-    reconcile.add_argument("--stuck-after-minutes", type=float, default=10.0)
-    reconcile.add_argument("--max-attempts", type=int, default=5)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
 
     if args.command == "reconcile":
         from .reconciler import ReconcilerSettings
@@ -36,7 +36,70 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(json.dumps(report.as_dict()))
         return 0
+    if args.command == "suppliers":
+        from .onboarding import import_command, validate_command
+
+        command = validate_command if args.action == "validate" else import_command
+        return command(args.file, sys.stdout)
+    if args.command == "keyloop-check":
+        from .supplier_check import keyloop_check_command
+
+        return keyloop_check_command(
+            args.supplier,
+            sys.stdout,
+            day=args.date,
+            service_type=args.service_type,
+            optional_service=args.optional_service,
+        )
     return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m visn", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    reconcile = commands.add_parser("reconcile", help="settle stale operations and owed cancels")
+    reconcile.add_argument("--stuck-after-minutes", type=float, default=10.0)
+    reconcile.add_argument("--max-attempts", type=int, default=5)
+
+    suppliers = commands.add_parser(
+        "suppliers", help="check and import supplier files (docs/suppliers.md)"
+    )
+    actions = suppliers.add_subparsers(dest="action", required=True)
+    validate = actions.add_parser(
+        "validate", help="check a supplier file; one line per problem, with its JSON path"
+    )
+    validate.add_argument("file", metavar="FILE.json")
+    load = actions.add_parser(
+        "import", help="check, then write (replace) suppliers/{supplierId} for each supplier"
+    )
+    load.add_argument("file", metavar="FILE.json")
+
+    check = commands.add_parser(
+        "keyloop-check",
+        help="read a supplier from Firestore and ask its Keyloop store for availability once",
+    )
+    check.add_argument("--supplier", required=True, metavar="ID", help="ViSN supplier id")
+    check.add_argument(
+        "--date", type=_date, help="YYYY-MM-DD (default: today in the supplier's time zone)"
+    )
+    check.add_argument(
+        "--service-type",
+        metavar="CODE",
+        help="ViSN service type to ask for (default: the first mapped, in the order "
+        "SERVICE, MOT, REPAIR, TYRE, GLASS)",
+    )
+    check.add_argument(
+        "--optional-service", metavar="CODE", help="also send this optional service's option id"
+    )
+    return parser
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a date, YYYY-MM-DD") from None
 
 
 if __name__ == "__main__":
