@@ -1,68 +1,60 @@
 """The callables' shared path: who is calling, is the input valid, and what error to show.
 
-Handlers are imported on first call: they bring the Firestore client, which is too heavy to
-load while the emulator or a deploy merely discovers the functions.
+Handlers and request models are imported on first call: they bring the Firestore client and
+pydantic, too heavy to load while the emulator or a deploy merely discovers the functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from firebase_functions import logger
 from firebase_functions.https_fn import CallableRequest, HttpsError
-from pydantic import BaseModel, ValidationError
 
 from keyloop import KeyloopError
 
 from . import telemetry
 from .caller import Caller, caller_of
 from .errors import FieldError, Reason, booking_error, reason_for_keyloop, reason_of
-from .schemas import (
-    AvailabilityRequest,
-    CancelBookingRequest,
-    CreateBookingRequest,
-    RearrangeBookingRequest,
-)
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+# pydantic and the request models load on the first call, not at import: building the models
+# is most of what `import main` would otherwise add to a cold start (bench, figure 6).
+M = TypeVar("M", bound="BaseModel")
 Handler = Callable[[Caller, M], dict[str, Any]]
 
 
 def get_availability(request: CallableRequest[Any]) -> dict[str, Any]:
-    def handler(caller: Caller, data: AvailabilityRequest) -> dict[str, Any]:
-        from .availability import get_availability
+    from .availability import get_availability
+    from .schemas import AvailabilityRequest
 
-        return get_availability(data)
-
-    return _invoke("getAvailability", request, AvailabilityRequest, handler)
+    return _invoke(
+        "getAvailability", request, AvailabilityRequest, lambda _, data: get_availability(data)
+    )
 
 
 def create_booking(request: CallableRequest[Any]) -> dict[str, Any]:
-    def handler(caller: Caller, data: CreateBookingRequest) -> dict[str, Any]:
-        from .booking import create_booking
+    from .booking import create_booking
+    from .schemas import CreateBookingRequest
 
-        return create_booking(caller, data)
-
-    return _invoke("createBooking", request, CreateBookingRequest, handler)
+    return _invoke("createBooking", request, CreateBookingRequest, create_booking)
 
 
 def cancel_booking(request: CallableRequest[Any]) -> dict[str, Any]:
-    def handler(caller: Caller, data: CancelBookingRequest) -> dict[str, Any]:
-        from .cancel import cancel_booking
+    from .cancel import cancel_booking
+    from .schemas import CancelBookingRequest
 
-        return cancel_booking(caller, data)
-
-    return _invoke("cancelBooking", request, CancelBookingRequest, handler)
+    return _invoke("cancelBooking", request, CancelBookingRequest, cancel_booking)
 
 
 def rearrange_booking(request: CallableRequest[Any]) -> dict[str, Any]:
-    def handler(caller: Caller, data: RearrangeBookingRequest) -> dict[str, Any]:
-        from .rearrange import rearrange_booking
+    from .rearrange import rearrange_booking
+    from .schemas import RearrangeBookingRequest
 
-        return rearrange_booking(caller, data)
-
-    return _invoke("rearrangeBooking", request, RearrangeBookingRequest, handler)
+    return _invoke("rearrangeBooking", request, RearrangeBookingRequest, rearrange_booking)
 
 
 def reconcile(event: Any) -> None:
@@ -74,6 +66,8 @@ def reconcile(event: Any) -> None:
 
 def validate(model: type[M], data: Any) -> M:
     """The request model, or VALIDATION with every field at fault (values never echoed)."""
+    from pydantic import ValidationError
+
     if not isinstance(data, dict):
         raise booking_error(Reason.VALIDATION, fields=[FieldError("", "must be an object")])
     try:
