@@ -234,6 +234,7 @@ class Stack:
         self.firestore_runner = firestore_runner(self.config.firestore)
         self.timings: dict[str, float] = {}
         self.users: list[dict[str, str]] = []
+        self.launched = False  # whether start() got as far as starting a process
         self.http = requests.Session()
         self._sandbox: ProcessGroup | None = None
         self._firestore: FirestoreEmulator | None = None
@@ -309,6 +310,7 @@ class Stack:
         try:
             self._check_ports_free()
             config_path = self._prepare_run_directory()
+            self.launched = True
             self._start_sandbox()
             self._mark("sandbox", began)
             say(f"Keyloop sandbox        {self.sandbox_url}  ({self.timings['sandbox']:.1f} s)")
@@ -340,7 +342,9 @@ class Stack:
             raise
 
     def stop(self) -> list[int]:
-        """Stop every process group, last started first; returns the ports still held."""
+        """Stop every process group, last started first; returns the ports still held (none
+        when nothing had started: a port someone else holds is not ours to wait for)."""
+        started = any(p is not None for p in (self._firebase, self._firestore, self._sandbox))
         if self._firebase is not None:
             self._firebase.stop(grace=FIREBASE_STOP_GRACE)
             self._firebase = None
@@ -351,7 +355,7 @@ class Stack:
             self._sandbox.stop()
             self._sandbox = None
         self.http.close()
-        return self.wait_ports_free()
+        return self.wait_ports_free() if started else []
 
     def process_groups(self) -> list[int]:
         """The process group ids of the sandbox and firebase-tools while they run."""
@@ -745,7 +749,8 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
 
 @contextlib.contextmanager
 def _signals_ignored() -> Iterator[None]:
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in signals}
     try:
         yield
     finally:
@@ -783,7 +788,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"devtools.stack: {exc}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C, kill and a closed terminal all stop the stack. SIGINT explicitly: a shell that
+    # starts us in the background hands it down ignored, and Python then never raises for it.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     stack = Stack(config)
     code = 0
     try:
@@ -802,8 +810,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = 1
     finally:
         with _signals_ignored():
-            held = stack.stop()
-        if held:
+            stack.stop()
+        held = stack.held_ports() if stack.launched else []
+        if not stack.launched:
+            pass  # it failed before starting anything: nothing to report
+        elif held:
             print(f"devtools.stack: ports still held: {held}", file=sys.stderr, flush=True)
             code = code or 1
         else:
