@@ -34,9 +34,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	@touch $@
+# The npm manifest lives in js/ (a package.json in the functions source would make firebase-tools
+# take the Python functions for a Node codebase); node_modules in the root links to js/'s so node
+# resolves the packages from tests/ and devtools/ as usual.
+node_modules/.installed: js/package.json js/package-lock.json
+	@if [ -d node_modules ] && [ ! -L node_modules ]; then rm -rf node_modules; fi
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+	ln -sfn js/node_modules node_modules
+	@touch js/node_modules/.installed
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -65,4 +70,4 @@ dev: setup
 		--logging-port $(LOGGING_PORT) --eventarc-port $(EVENTARC_PORT) --tasks-port $(TASKS_PORT)
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache dev
+	rm -rf $(VENV) node_modules js/node_modules .mypy_cache .ruff_cache .pytest_cache dev

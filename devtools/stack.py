@@ -8,13 +8,11 @@ every port is checked free.
 Everything a run writes lives in its run directory (`dev/<project>/` for `make dev`, a temporary
 directory for the tests), never in the project root:
 
-- `functions/`: the functions source the emulator loads. firebase-tools picks the runtime by
-  looking at the source folder, and a `package.json` there (ours, for the npm dev tools) makes
-  it a Node codebase: "Unexpected runtime python311", no function loaded. So the run stages a
-  folder of symlinks to what a deploy uploads (the committed firebase.json's functions
-  "ignore" list decides) plus `venv/`, and writes the emulator's `.env.local` (the sandbox's
-  URL) and `.secret.local` (the sandbox's client credentials) into it. Two stacks on different
-  ports therefore never share these files.
+- `functions/`: the functions source the emulator loads: symlinks to what a deploy uploads
+  (the committed firebase.json's functions "ignore" list decides) plus `venv/`, with the
+  emulator's `.env.local` (the sandbox's URL) and `.secret.local` (the sandbox's client
+  credentials) written into it. Two stacks on different ports (a `make dev` and the
+  end-to-end tests, say) therefore never share these files, and the project root gets none.
 - `firebase.json`: the committed file's functions block, pointed at `functions/`, with this
   run's "emulators" ports (the committed "emulators" block holds the defaults).
 - `logs/`, and `stack.json`: the addresses and demo logins, for scripts and `node --test`.

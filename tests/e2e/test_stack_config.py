@@ -72,7 +72,6 @@ def test_staged_source_is_what_a_deploy_uploads_plus_the_venv(tmp_path: Path) ->
     into = tmp_path / "run" / "functions"
     staged = stage_functions(source, ignore, into)
 
-    # No package.json: with one firebase-tools takes the source for a Node codebase.
     assert staged == ["main.py", "requirements.txt", "venv", "visn"]
     assert all((into / name).is_symlink() for name in staged)
     assert stage_functions(source, ignore, into) == staged  # again, over the first
