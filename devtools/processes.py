@@ -87,7 +87,7 @@ class ProcessGroup:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(self.process.pid):
+        while time.monotonic() < deadline and group_alive(self.process.pid):
             self.process.poll()
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
@@ -97,7 +97,8 @@ class ProcessGroup:
         self._log.close()
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still there."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from firebase_functions import logger
@@ -52,7 +53,12 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
     if isinstance(claim, Replay):
         return claim.result
     appointment = book(
-        client, store, claim.op_id, _new_appointment(caller, request, claim, products, option)
+        client,
+        store,
+        claim.op_id,
+        appointment_request(
+            caller, request.model_dump(mode="json"), request.slot, claim.op_id, products, option
+        ),
     )
     result = {
         "enquiryId": claim.enquiry_id,
@@ -117,36 +123,48 @@ def result_slot(appointment: Appointment, slot: SlotRequest, supplier: Supplier)
     return {"start": iso(start, zone), "end": iso(end, zone) if end else None}
 
 
-def _new_appointment(
+def appointment_request(
     caller: Caller,
-    request: CreateBookingRequest,
-    claim: Claimed,
+    booking: Mapping[str, Any],
+    slot: SlotRequest,
+    op_id: str,
     products: list[str],
     option: str | None,
 ) -> NewAppointment:
-    address = None
-    if request.collectionAddress is not None:
-        a = request.collectionAddress
-        address = Address(line1=a.line1, line2=a.line2, city=a.city, postal_code=a.postalCode)
-    vehicle = request.vehicle
+    """What Keyloop is sent, from a booking's details as the enquiry stores them (the request
+    model's JSON form): a create and a rearrange send the same thing."""
+    contact = booking.get("contact") or {}
+    vehicle = booking.get("vehicle") or {}
+    mileage = vehicle.get("mileage") or {}
+    raw_address = booking.get("collectionAddress")
+    address = (
+        Address(
+            line1=raw_address["line1"],
+            line2=raw_address.get("line2"),
+            city=raw_address["city"],
+            postal_code=raw_address["postalCode"],
+        )
+        if raw_address
+        else None
+    )
     return NewAppointment(
-        external_reference=claim.op_id,
-        due_in=request.slot.start,
-        due_out=request.slot.end,
+        external_reference=op_id,
+        due_in=slot.start,
+        due_out=slot.end,
         service_product_ids=tuple(products),
-        given_name=request.contact.givenName,
-        family_name=request.contact.familyName,
-        email=request.contact.email,
-        mobile=request.contact.phone,
-        license_plate=vehicle.registration,
-        vin=vehicle.vin,
-        vehicle_description=vehicle.description,
-        mileage_value=vehicle.mileage.value if vehicle.mileage else None,
-        mileage_unit=vehicle.mileage.unit if vehicle.mileage else None,
-        customer_notes=request.notes,
+        given_name=contact.get("givenName", ""),
+        family_name=contact.get("familyName", ""),
+        email=contact.get("email"),
+        mobile=contact.get("phone"),
+        license_plate=vehicle.get("registration", ""),
+        vin=vehicle.get("vin"),
+        vehicle_description=vehicle.get("description"),
+        mileage_value=mileage.get("value"),
+        mileage_unit=mileage.get("unit"),
+        customer_notes=booking.get("notes"),
         appointment_option_id=option,
         collect_address=address,
-        delivery_address=address,
+        delivery_address=address,  # collection and delivery: back to where it was collected
         audit_user_id=caller.uid,
         audit_user_name=AUDIT_USER_NAME,
     )

@@ -18,10 +18,10 @@ from firebase_functions import logger
 from google.api_core import exceptions as gexc
 from google.cloud.firestore import ArrayUnion, Client
 
-from keyloop import Address, Appointment, NewAppointment, Store
+from keyloop import Appointment, Store
 
 from . import clock, compensations, db, enquiries, operations
-from .booking import AUDIT_USER_NAME, book, require_future, result_slot
+from .booking import appointment_request, book, require_future, result_slot
 from .caller import Caller
 from .clients import firestore_client
 from .dms import cancel_or_record
@@ -74,7 +74,7 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         client,
         store,
         claim.op_id,
-        _new_appointment(caller, enquiry, request, claim, products, option),
+        appointment_request(caller, enquiry, request.slot, claim.op_id, products, option),
     )
     result = {
         "enquiryId": request.enquiryId,
@@ -120,51 +120,6 @@ def _refusal(enquiry: dict[str, Any], request: RearrangeBookingRequest) -> Reaso
 
 def _same_instant(stored: str, requested: datetime) -> bool:
     return datetime.fromisoformat(stored) == requested
-
-
-def _new_appointment(
-    caller: Caller,
-    enquiry: dict[str, Any],
-    request: RearrangeBookingRequest,
-    claim: Claimed,
-    products: list[str],
-    option: str | None,
-) -> NewAppointment:
-    contact = enquiry.get("contact") or {}
-    vehicle = enquiry.get("vehicle") or {}
-    mileage = vehicle.get("mileage") or {}
-    raw_address = enquiry.get("collectionAddress")
-    address = (
-        Address(
-            line1=raw_address["line1"],
-            line2=raw_address.get("line2"),
-            city=raw_address["city"],
-            postal_code=raw_address["postalCode"],
-        )
-        if raw_address
-        else None
-    )
-    return NewAppointment(
-        external_reference=claim.op_id,
-        due_in=request.slot.start,
-        due_out=request.slot.end,
-        service_product_ids=tuple(products),
-        given_name=contact.get("givenName", ""),
-        family_name=contact.get("familyName", ""),
-        email=contact.get("email"),
-        mobile=contact.get("phone"),
-        license_plate=vehicle.get("registration", ""),
-        vin=vehicle.get("vin"),
-        vehicle_description=vehicle.get("description"),
-        mileage_value=mileage.get("value"),
-        mileage_unit=mileage.get("unit"),
-        customer_notes=enquiry.get("notes"),
-        appointment_option_id=option,
-        collect_address=address,
-        delivery_address=address,
-        audit_user_id=caller.uid,
-        audit_user_name=AUDIT_USER_NAME,
-    )
 
 
 def _move_enquiry(

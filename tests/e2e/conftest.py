@@ -6,25 +6,14 @@ the emulator loads every callable is what these tests are for.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from devtools.processes import StartError
+from devtools.processes import StartError, group_alive
 from devtools.stack import Stack, StackConfig
 
 PROJECT = "demo-visn-e2e"
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from devtools.processes import StartError
+from devtools.processes import StartError, group_alive
 from devtools.seed import UK_SUPPLIER
 from devtools.stack import CALLABLES, ROOT, Stack, StackConfig
-from tests.e2e.conftest import group_alive
 
 NODE_TIMEOUT = 300  # a guard against a hang, not a performance bound
 
