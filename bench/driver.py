@@ -7,15 +7,15 @@ FIREBASE_AUTH_EMULATOR_HOST is set), so the wrapper's own token check runs as de
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import flask
 from flask.testing import FlaskClient
+
+from devtools.id_tokens import emulator_id_token
 
 from .stack import PROJECT
 
@@ -28,23 +28,7 @@ class User:
     customer_id: str
 
     def id_token(self) -> str:
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": f"https://securetoken.google.com/{PROJECT}",
-            "aud": PROJECT,
-            "sub": self.uid,
-            "user_id": self.uid,
-            "auth_time": now,
-            "iat": now,
-            "exp": now + 3600,
-            "firebase": {"sign_in_provider": "password", "identities": {}},
-            "customerId": self.customer_id,
-        }
-        return ".".join([_b64({"alg": "none", "typ": "JWT"}), _b64(claims), ""])
-
-
-def _b64(value: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+        return emulator_id_token(PROJECT, self.uid, self.customer_id)
 
 
 BENCH_USER = User("bench-user", "cust-bench")

@@ -15,6 +15,7 @@ reported with its JSON path (`$[1].liveDiaryProvider.serviceTypeMapping.SERVCE`)
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -385,26 +386,15 @@ def validate_command(file: str, out: TextIO) -> int:
 
 
 def import_command(file: str, out: TextIO) -> int:
-    import os
-
-    from .clients import firestore_client, project_id
+    from .clients import firestore_client
 
     report = read_file(Path(file))
     _print_report(file, report, out)
     if not report.ok:
         print(f"{file}: nothing imported", file=out)
         return 1
-    project = project_id()
-    if not project:
-        print(
-            "GCLOUD_PROJECT (or GOOGLE_CLOUD_PROJECT) is not set: name the Firebase project "
-            "to write to",
-            file=out,
-        )
+    if not announce_firestore(out):
         return 1
-    emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
-    where = f"emulator at {emulator}" if emulator else "live"
-    print(f"Firestore: project {project} ({where})", file=out)
     try:
         written = write_suppliers(report.entries, firestore_client())
     except Exception as exc:  # credentials, permissions, network: say which, write nothing more
@@ -419,6 +409,23 @@ def import_command(file: str, out: TextIO) -> int:
         file=out,
     )
     return 0
+
+
+def announce_firestore(out: TextIO) -> bool:
+    """Say which Firestore a command is about to use; False when none is named."""
+    from .clients import project_id
+
+    project = project_id()
+    if not project:
+        print(
+            "GCLOUD_PROJECT (or GOOGLE_CLOUD_PROJECT) is not set: name the Firebase project",
+            file=out,
+        )
+        return False
+    emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    where = f"emulator at {emulator}" if emulator else "live"
+    print(f"Firestore: project {project} ({where})", file=out)
+    return True
 
 
 def _print_report(file: str, report: Report, out: TextIO) -> None:

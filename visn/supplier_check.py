@@ -6,7 +6,6 @@ same Keyloop store, service product and time mode a booking would.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, TextIO
@@ -20,6 +19,7 @@ from .onboarding import (
     OPTIONAL_SERVICES,
     SERVICE_TYPES,
     SUPPLIER_ID,
+    announce_firestore,
     check_live_diary,
     check_timezone,
 )
@@ -37,16 +37,8 @@ def keyloop_check_command(
     if not SUPPLIER_ID.fullmatch(supplier_id):
         print("--supplier must be 1 to 128 letters, digits, '_' or '-'", file=out)
         return 1
-    project = project_id()
-    if not project:
-        print(
-            "GCLOUD_PROJECT (or GOOGLE_CLOUD_PROJECT) is not set: name the Firebase project",
-            file=out,
-        )
+    if not announce_firestore(out):
         return 1
-    emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
-    where = f"emulator at {emulator}" if emulator else "live"
-    print(f"Firestore: project {project} ({where})", file=out)
     try:
         snapshot = (
             firestore_client().collection(SUPPLIERS).document(supplier_id).get(**db.call_options())
@@ -55,7 +47,7 @@ def keyloop_check_command(
         print(f"cannot read suppliers/{supplier_id}: {type(exc).__name__}", file=out)
         return 1
     if not snapshot.exists:
-        print(f"no document suppliers/{supplier_id} in project {project}", file=out)
+        print(f"no document suppliers/{supplier_id} in project {project_id()}", file=out)
         return 1
     data: Mapping[str, Any] = snapshot.to_dict() or {}
     _note_config_problems(data, out)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +13,7 @@ from google.cloud import firestore
 
 import main
 from devtools.contract import RESULT_MODELS
+from devtools.id_tokens import emulator_id_token
 from keyloop_sandbox import SandboxServer
 
 PROJECT = "demo-visn"
@@ -27,25 +26,8 @@ class User:
     customer_id: str | None
 
     def id_token(self) -> str:
-        """An ID token as the Auth emulator issues it: unsigned, right audience and issuer."""
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": f"https://securetoken.google.com/{PROJECT}",
-            "aud": PROJECT,
-            "sub": self.uid,
-            "user_id": self.uid,
-            "auth_time": now,
-            "iat": now,
-            "exp": now + 3600,
-            "firebase": {"sign_in_provider": "password", "identities": {}},
-        }
-        if self.customer_id is not None:
-            claims["customerId"] = self.customer_id
-        return ".".join([_b64({"alg": "none", "typ": "JWT"}), _b64(claims), ""])
-
-
-def _b64(value: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+        """An ID token as the Auth emulator issues it (unsigned, right audience and issuer)."""
+        return emulator_id_token(PROJECT, self.uid, self.customer_id)
 
 
 ALICE = User("user-alice", "cust-a")
