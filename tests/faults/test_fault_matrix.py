@@ -173,6 +173,9 @@ def test_firestore_killed_right_after_keyloop_booked(scenario: Scenario, tmp_pat
     emulator = FirestoreEmulator.start("demo-visn", tmp_path)
     try:
         scenario.monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulator.address)
+        # Keyloop holds the create 3 s, time enough for the kill to be complete before the
+        # saga's next write; the read timeout is raised so that the answer still arrives.
+        scenario.monkeypatch.setenv("KEYLOOP_READ_TIMEOUT_MS", "8000")
         clients.reset()
         from google.cloud import firestore
 
@@ -181,7 +184,7 @@ def test_firestore_killed_right_after_keyloop_booked(scenario: Scenario, tmp_pat
 
         for supplier_id, document in DEMO_SUPPLIERS.items():
             db.collection("suppliers").document(supplier_id).set(document)
-        scenario.harness.fault("create", stallSeconds=1.0, process=True)
+        scenario.harness.fault("create", stallSeconds=3.0, process=True)
 
         def kill_when_keyloop_has_it() -> None:
             for _ in range(100):
