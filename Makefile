@@ -17,6 +17,8 @@ HUB_PORT ?= 4400
 LOGGING_PORT ?= 4500
 EVENTARC_PORT ?= 9299
 TASKS_PORT ?= 9499
+# The dev console page (devtools/console/), served from its own origin.
+CONSOLE_PORT ?= 5180
 # auto: firebase-tools' own Firestore emulator where it can run (Java 21+), else gcloud's.
 FIRESTORE ?= auto
 PYTEST_ARGS ?=
@@ -62,12 +64,14 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 # The whole local stack, in the foreground until Ctrl-C: the Keyloop sandbox, Firestore, and
-# firebase-tools' functions and auth emulators, seeded with demo data (devtools/stack.py).
+# firebase-tools' functions and auth emulators, seeded with demo data, and the dev console
+# page that calls them through the Firebase JS SDK (devtools/stack.py).
 dev: setup
 	$(PY) -m devtools.stack --project $(PROJECT) --host $(DEV_HOST) --firestore $(FIRESTORE) \
 		--sandbox-port $(SANDBOX_PORT) --firestore-port $(FIRESTORE_PORT) \
 		--auth-port $(AUTH_PORT) --functions-port $(FUNCTIONS_PORT) --hub-port $(HUB_PORT) \
-		--logging-port $(LOGGING_PORT) --eventarc-port $(EVENTARC_PORT) --tasks-port $(TASKS_PORT)
+		--logging-port $(LOGGING_PORT) --eventarc-port $(EVENTARC_PORT) --tasks-port $(TASKS_PORT) \
+		--console-port $(CONSOLE_PORT)
 
 clean:
 	rm -rf $(VENV) node_modules js/node_modules .mypy_cache .ruff_cache .pytest_cache dev

@@ -2,8 +2,10 @@
 
 Started in this order, each in its own process group and stopped as a group in reverse order
 (the emulators leave java and gunicorn children behind): our Keyloop sandbox, the Firestore
-emulator, firebase-tools' functions and auth emulators; then demo data is seeded. After a stop
-every port is checked free.
+emulator, firebase-tools' functions and auth emulators; then demo data is seeded and the dev
+console (devtools/console/, bundled with esbuild) is served on a port of its own, so the page
+calls the functions from another origin, as the Web UI does. After a stop every port is
+checked free.
 
 Everything a run writes lives in its run directory (`dev/<project>/` for `make dev`, a temporary
 directory for the tests), never in the project root:
@@ -15,6 +17,8 @@ directory for the tests), never in the project root:
   end-to-end tests, say) therefore never share these files, and the project root gets none.
 - `firebase.json`: the committed file's functions block, pointed at `functions/`, with this
   run's "emulators" ports (the committed "emulators" block holds the defaults).
+- `console/`: the dev console as served: index.html, style.css, app.js bundled with the
+  Firebase JS SDK, and `config.json` (where the emulators are, the demo logins and suppliers).
 - `logs/`, and `stack.json`: the addresses and demo logins, for scripts and `node --test`.
 
 Firestore: firebase-tools' own emulator needs Java 21 and downloads its jar. Where that can work
@@ -53,10 +57,21 @@ from visn.settings import REGION
 
 from .firestore_emulator import FirestoreEmulator
 from .processes import ProcessGroup, StartError, http_ok, port_is_free
-from .seed import DEMO_SUPPLIERS, DEMO_USERS, IE_SUPPLIER, NO_DIARY_SUPPLIER, UK_SUPPLIER
+from .seed import (
+    APPOINTMENT_OPTIONS,
+    DEMO_SUPPLIERS,
+    DEMO_USERS,
+    IE_SUPPLIER,
+    NO_DIARY_SUPPLIER,
+    SERVICE_PRODUCTS,
+    UK_SUPPLIER,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIREBASE_BIN = ROOT / "node_modules" / ".bin" / "firebase"
+ESBUILD_BIN = ROOT / "node_modules" / ".bin" / "esbuild"
+CONSOLE_SOURCE = ROOT / "devtools" / "console"
+CONSOLE_STATIC = ("index.html", "style.css")  # copied as they are; app.js is bundled
 # The contract's callables (docs/api.md): the stack is up only when the emulator serves all.
 CALLABLES = ("getAvailability", "createBooking", "cancelBooking", "rearrangeBooking")
 FirestoreMode = Literal["auto", "gcloud", "firebase-tools"]
@@ -64,6 +79,8 @@ FirestoreMode = Literal["auto", "gcloud", "firebase-tools"]
 LOAD_FAILED = "Failed to load function definition"
 OWNER = {"Authorization": "Bearer owner"}  # the emulators' admin bearer, not a credential
 SANDBOX_READY_TIMEOUT = 30.0
+CONSOLE_READY_TIMEOUT = 30.0
+BUNDLE_TIMEOUT = 120.0  # a guard against a hang; esbuild takes well under a second
 FIREBASE_STOP_GRACE = 10.0
 PORTS_FREE_TIMEOUT = 10.0
 ENV_NOT_INHERITED = (
@@ -88,6 +105,7 @@ class StackConfig:
     logging_port: int = 4500
     eventarc_port: int = 9299
     tasks_port: int = 9499
+    console_port: int = 5180  # the dev console's static server (another origin than functions)
     firestore: FirestoreMode = "auto"
     run_dir: Path | None = None  # default: dev/<project> in the project root
     ready_timeout: float = 120.0
@@ -237,6 +255,7 @@ class Stack:
         self._sandbox: ProcessGroup | None = None
         self._firestore: FirestoreEmulator | None = None
         self._firebase: ProcessGroup | None = None
+        self._console: ProcessGroup | None = None
 
     def __enter__(self) -> Stack:
         self.start()
@@ -282,6 +301,14 @@ class Stack:
     def functions_url(self) -> str:
         return self._url(self.config.functions_port)
 
+    @property
+    def console_url(self) -> str:
+        return self._url(self.config.console_port)
+
+    @property
+    def console_dir(self) -> Path:
+        return self.directory / "console"
+
     def callable_url(self, name: str) -> str:
         return f"{self.functions_url}/{self.config.project}/{REGION}/{name}"
 
@@ -295,6 +322,7 @@ class Stack:
             "firestoreHost": self.firestore_host,
             "authPort": self.config.auth_port,
             "functionsPort": self.config.functions_port,
+            "consoleUrl": self.console_url,
             "callables": {name: self.callable_url(name) for name in CALLABLES},
             "suppliers": {"uk": UK_SUPPLIER, "ie": IE_SUPPLIER, "noDiary": NO_DIARY_SUPPLIER},
             "users": self.users,
@@ -334,6 +362,10 @@ class Stack:
             )
             self.seed()
             self._mark("seeded", began)
+            self.build_console()
+            self._start_console()
+            self._mark("console", began)
+            say(f"Dev console            {self.console_url}  ({self.timings['console']:.1f} s)")
             (self.directory / "stack.json").write_text(json.dumps(self.describe(), indent=2))
         except BaseException:
             self.stop()
@@ -342,7 +374,12 @@ class Stack:
     def stop(self) -> list[int]:
         """Stop every process group, last started first; returns the ports still held (none
         when nothing had started: a port someone else holds is not ours to wait for)."""
-        started = any(p is not None for p in (self._firebase, self._firestore, self._sandbox))
+        started = any(
+            p is not None for p in (self._console, self._firebase, self._firestore, self._sandbox)
+        )
+        if self._console is not None:
+            self._console.stop()
+            self._console = None
         if self._firebase is not None:
             self._firebase.stop(grace=FIREBASE_STOP_GRACE)
             self._firebase = None
@@ -356,8 +393,10 @@ class Stack:
         return self.wait_ports_free() if started else []
 
     def process_groups(self) -> list[int]:
-        """The process group ids of the sandbox and firebase-tools while they run."""
-        return [g.process.pid for g in (self._sandbox, self._firebase) if g is not None]
+        """The process group ids of the sandbox, firebase-tools and the console's server while
+        they run."""
+        groups = (self._sandbox, self._firebase, self._console)
+        return [g.process.pid for g in groups if g is not None]
 
     def held_ports(self) -> list[int]:
         return [p for p in self.config.ports().values() if not port_is_free(p, self.config.host)]
@@ -479,6 +518,93 @@ class Stack:
             log_path=self.firebase_log,
             env=env,
             cwd=self.directory,  # firebase-debug.log lands here
+        )
+
+    # -- the dev console -------------------------------------------------------------------
+
+    def console_config(self) -> dict[str, Any]:
+        """config.json, next to the page: where the emulators are, the demo logins and
+        suppliers. The page names no port of its own."""
+        suppliers = []
+        for supplier_id, document in DEMO_SUPPLIERS.items():
+            diary = document.get("liveDiaryProvider") or {}
+            suppliers.append(
+                {
+                    "id": supplier_id,
+                    "name": document["name"],
+                    "timezone": document["timezone"],
+                    "serviceTypes": list(diary.get("serviceTypeMapping", {})),
+                    "optionalServices": list(diary.get("optionalServiceMapping", {})),
+                }
+            )
+        return {
+            "project": self.config.project,
+            "region": REGION,
+            "apiKey": "demo-key",  # the emulators accept any key
+            "authUrl": self.auth_url,
+            "functions": {"host": self.config.host, "port": self.config.functions_port},
+            "users": [
+                {k: user[k] for k in ("email", "password", "customerId")}
+                for user in (self.users or DEMO_USERS)
+            ],
+            "suppliers": suppliers,
+            "serviceTypes": list(SERVICE_PRODUCTS),
+            "optionalServices": list(APPOINTMENT_OPTIONS),
+        }
+
+    def build_console(self) -> None:
+        """The page into `console/`: the static files copied, app.js bundled with the Firebase
+        JS SDK by esbuild (a browser cannot import bare specifiers), config.json written."""
+        if not ESBUILD_BIN.exists():
+            raise StartError(f"{ESBUILD_BIN} is missing: run `make setup`")
+        self.console_dir.mkdir(parents=True, exist_ok=True)
+        for name in CONSOLE_STATIC:
+            shutil.copyfile(CONSOLE_SOURCE / name, self.console_dir / name)
+        try:
+            done = subprocess.run(  # noqa: S603 (our own fixed command)
+                [
+                    str(ESBUILD_BIN),
+                    str(CONSOLE_SOURCE / "app.js"),
+                    "--bundle",
+                    "--format=esm",
+                    "--platform=browser",
+                    "--target=es2022",
+                    "--sourcemap",
+                    "--log-level=warning",
+                    f"--outfile={self.console_dir / 'app.js'}",
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=BUNDLE_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise StartError(f"bundling the dev console failed: {exc}") from exc
+        if done.returncode != 0:
+            raise StartError(f"bundling the dev console failed:\n{done.stderr.strip()}")
+        (self.console_dir / "config.json").write_text(
+            json.dumps(self.console_config(), indent=2) + "\n"
+        )
+
+    def _start_console(self) -> None:
+        self._console = ProcessGroup(
+            "dev-console",
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                "--bind",
+                self.config.host,
+                "--directory",
+                str(self.console_dir),
+                str(self.config.console_port),
+            ],
+            log_path=self.log_dir / "console.log",
+            cwd=self.directory,
+        )
+        self._console.wait_until(
+            lambda: http_ok(f"{self.console_url}/config.json"), CONSOLE_READY_TIMEOUT
         )
 
     # -- readiness -------------------------------------------------------------------------
@@ -667,6 +793,7 @@ def banner(stack: Stack, now: datetime | None = None, *, follow: bool = True) ->
         f"  Firestore emulator  {stack.firestore_host}  ({runner})",
         f"  Auth emulator       {stack.auth_url}",
         f"  Functions emulator  {stack.functions_url}",
+        f"  Dev console         {stack.console_url}  (sign in, see slots, book, move, cancel)",
         "",
         f"Callables (region {REGION}):",
         *(f"  {stack.callable_url(name)}" for name in CALLABLES),
@@ -706,7 +833,7 @@ def banner(stack: Stack, now: datetime | None = None, *, follow: bool = True) ->
         '    serviceTypes: ["SERVICE"] });',
         "  console.log(data.days[0].slots);",
         "",
-        f"Logs: {logs}/ (sandbox.log, firestore-emulator.log, firebase.log).",
+        f"Logs: {logs}/ (sandbox.log, firestore-emulator.log, firebase.log, console.log).",
         "Function logs follow. Ctrl-C stops everything." if follow else "Ctrl-C stops everything.",
         "",
     ]

@@ -1,18 +1,24 @@
-"""Fixtures shared by every suite that needs a real service: the emulator and the sandbox."""
+"""Fixtures shared by every suite that needs a real service: the emulator, the sandbox, and the
+whole local stack."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from devtools.firestore_emulator import FirestoreEmulator
-from devtools.processes import StartError
+from devtools.processes import StartError, group_alive
 from keyloop_sandbox import SandboxServer, start_sandbox
 
+if TYPE_CHECKING:
+    from devtools.stack import Stack
+
 PROJECT = "demo-visn"
+STACK_PROJECT = "demo-visn-e2e"
 
 
 def _unavailable(what: str, exc: Exception) -> None:
@@ -39,3 +45,27 @@ def keyloop_sandbox() -> Iterator[SandboxServer]:
     server = start_sandbox()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The stack `make dev` runs, on free ports, once for the session: tests/e2e and
+    tests/browser share it (each of their journeys leaves nothing booked).
+
+    A stack that cannot start fails the tests, locally as in CI: proving that it starts and that
+    the emulator loads every callable is what the end-to-end tests are for."""
+    from devtools.stack import Stack, StackConfig
+
+    config = StackConfig.on_free_ports(
+        project=STACK_PROJECT, run_dir=tmp_path_factory.mktemp("stack-run")
+    )
+    stack = Stack(config)
+    try:
+        stack.start()
+    except StartError as exc:
+        pytest.fail(f"the local stack could not start: {exc}", pytrace=False)
+    groups = stack.process_groups()
+    yield stack
+    held = stack.stop()
+    assert held == [], f"ports still held after stop: {held}"
+    assert [g for g in groups if group_alive(g)] == [], "a process group outlived the stack"

@@ -118,3 +118,18 @@ def test_banner_shows_urls_logins_and_a_valid_booking(tmp_path: Path) -> None:
     request = CreateBookingRequest.model_validate(payload["data"])
     assert request.slot.start.isoformat() == "2026-11-26T09:00:00+00:00"
     assert 'connectFunctionsEmulator(functions, "127.0.0.1", 5001)' in text
+
+
+def test_the_console_config_names_this_runs_emulators(tmp_path: Path) -> None:
+    config = StackConfig.on_free_ports(run_dir=tmp_path)
+    stack = Stack(config)
+    console = stack.console_config()
+    assert console["functions"] == {"host": "127.0.0.1", "port": config.functions_port}
+    assert console["authUrl"] == f"http://127.0.0.1:{config.auth_port}"
+    assert console["region"] == "europe-west2"
+    assert [u["email"] for u in console["users"]] == [u["email"] for u in DEMO_USERS]
+    assert [s["id"] for s in console["suppliers"]] == list(DEMO_SUPPLIERS)
+    assert console["suppliers"][1]["serviceTypes"] == ["SERVICE", "MOT", "TYRE"]
+    assert stack.console_url == f"http://127.0.0.1:{config.console_port}"
+    defaults = banner(Stack(StackConfig(run_dir=tmp_path)))
+    assert "Dev console         http://127.0.0.1:5180" in defaults

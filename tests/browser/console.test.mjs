@@ -1,0 +1,311 @@
+// The dev console in headless chromium (playwright-core, Debian's chromium), as a person uses it.
+//
+// tests/browser/test_console.py runs this (`node --test tests/browser/`) against a stack it
+// started on free ports, passing devtools.stack's description in VISN_STACK, the browser in
+// VISN_CHROMIUM and where to save the screenshot in VISN_SCREENSHOT. By hand, against `make dev`:
+//   node --test tests/browser/        (reads dev/demo-visn/stack.json; screenshot next to it)
+// The page is served from another origin than the functions emulator: every callable request
+// is cross-origin, with a CORS preflight (JSON and an Authorization header). Every journey
+// leaves nothing booked, so it can run again against the same stack.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, test } from "node:test";
+
+import { chromium } from "playwright-core";
+
+const STACK_FILE = new URL("../../dev/demo-visn/stack.json", import.meta.url);
+const stack = JSON.parse(process.env.VISN_STACK ?? readFileSync(STACK_FILE, "utf8"));
+const CHROMIUM = process.env.VISN_CHROMIUM ?? "/usr/bin/chromium";
+const SCREENSHOT =
+  process.env.VISN_SCREENSHOT ??
+  new URL("../../dev/demo-visn/console.png", import.meta.url).pathname;
+// Without the background-networking flags chromium keeps reaching for Google, which the closed
+// network refuses. playwright-core gives the browser a fresh profile (--user-data-dir) itself.
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const TIMEOUT = { timeout: 180_000 }; // a hang fails the test instead of the whole run
+const STEP_TIMEOUT = 60_000; // one click and the calls it makes, on a slow CI machine
+const { uk: UK, ie: IE } = stack.suppliers; // IE: capacity 1, Monday to Friday
+const [userA, userB] = stack.users;
+const functionsOrigin = `http://${stack.host}:${stack.functionsPort}`;
+const consoleOrigin = new URL(stack.consoleUrl).origin;
+
+let browser;
+let alice; // { page, context, errors, responses } signed in as customer A
+let bob; // the same for customer B
+
+before(async () => {
+  try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 60_000 });
+  } catch (error) {
+    // test_console.py tells this apart from a failure of the page (skip locally, fail in CI).
+    console.error(`VISN_BROWSER_LAUNCH_FAILED: ${CHROMIUM}: ${error.message}`);
+    throw error;
+  }
+  alice = await openConsole();
+  bob = await openConsole();
+});
+
+after(async () => {
+  if (alice) {
+    await alice.page.screenshot({ path: SCREENSHOT, fullPage: true });
+    console.log(`screenshot: ${SCREENSHOT}`);
+  }
+  await browser?.close();
+});
+
+// -- the page ---------------------------------------------------------------------------------
+
+async function openConsole() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT);
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  const responses = [];
+  page.on("response", (response) => responses.push(response));
+  await page.goto(stack.consoleUrl);
+  await page.locator('[data-testid="app"][data-ready="true"]').waitFor();
+  return { page, context, errors, responses };
+}
+
+/** Click, then wait until the page is done with everything the click started. */
+async function act(page, locator) {
+  await locator.click();
+  await page.locator('[data-testid="app"][data-busy="false"]').waitFor();
+}
+
+const text = async (page, id) => (await page.getByTestId(id).textContent()).trim();
+const slotItem = (page, start) => page.locator(`[data-testid="slot"][data-start="${start}"]`);
+
+async function errorPanel(page) {
+  if (await page.getByTestId("error").isHidden()) {
+    return null;
+  }
+  const fields = await page
+    .getByTestId("error-field")
+    .evaluateAll((items) => items.map((item) => item.dataset.path));
+  return {
+    call: await text(page, "error-call"),
+    code: await text(page, "error-code"),
+    message: await text(page, "error-message"),
+    reason: await text(page, "error-reason"),
+    fields,
+  };
+}
+
+async function assertNoError(page) {
+  assert.equal(await errorPanel(page), null, "the error panel is hidden");
+}
+
+async function signIn(page, index, user) {
+  await page.getByTestId("user").selectOption(String(index));
+  assert.equal(await page.getByTestId("email").inputValue(), user.email, "the switch fills it");
+  await act(page, page.getByTestId("signin"));
+  await assertNoError(page);
+  assert.equal(
+    await text(page, "whoami"),
+    `signed in as ${user.email} · customerId ${user.customerId}`,
+  );
+}
+
+/** Slots for one day; returns their starts, in order. */
+async function showSlots(page, supplierId, date) {
+  await page.getByTestId("supplier").selectOption(supplierId);
+  await page.getByTestId("date").fill(date);
+  await page.getByTestId("days").fill("1");
+  await act(page, page.getByTestId("show-slots"));
+  await assertNoError(page);
+  const day = page.locator(`[data-testid="day"][data-date="${date}"]`);
+  const starts = await day
+    .getByTestId("slot")
+    .evaluateAll((items) => items.map((item) => item.dataset.start));
+  assert.ok(starts.length >= 2, `open slots on ${date}: ${starts}`);
+  return starts;
+}
+
+async function card(page) {
+  assert.ok(await page.getByTestId("booking").isVisible(), "the booking card is shown");
+  return {
+    status: await text(page, "booking-status"),
+    enquiryId: await text(page, "booking-enquiry"),
+    appointmentId: await text(page, "booking-appointment"),
+    reference: await text(page, "booking-reference"),
+    slotStart: await page.getByTestId("booking-slot").getAttribute("data-start"),
+    previous: await text(page, "booking-previous"),
+  };
+}
+
+// -- what the backends hold -------------------------------------------------------------------
+
+async function getJson(url, headers = {}) {
+  const response = await fetch(url, { headers });
+  assert.equal(response.status, 200, `GET ${url}`);
+  return response.json();
+}
+
+async function appointment(appointmentId) {
+  const { appointments } = await getJson(`${stack.sandboxUrl}/_sandbox/appointments`);
+  const found = appointments.find((a) => a.appointmentId === appointmentId);
+  assert.ok(found, `appointment ${appointmentId} is in the sandbox`);
+  return found;
+}
+
+async function enquiryStatus(enquiryId) {
+  const documents = `http://${stack.firestoreHost}/v1/projects/${stack.project}/databases/(default)/documents`;
+  const doc = await getJson(`${documents}/enquiries/${enquiryId}`, {
+    Authorization: "Bearer owner", // the emulator's admin bearer
+  });
+  return doc.fields.status.stringValue;
+}
+
+/** The k-th Monday-to-Friday date from three days ahead: open at both Keyloop stores. */
+function bookableDate(k) {
+  const day = new Date();
+  day.setUTCHours(12, 0, 0, 0);
+  day.setUTCDate(day.getUTCDate() + 3);
+  for (let n = 0; ; day.setUTCDate(day.getUTCDate() + 1)) {
+    const weekday = day.getUTCDay();
+    if (weekday >= 1 && weekday <= 5 && n++ === k) {
+      return day.toISOString().slice(0, 10);
+    }
+  }
+}
+
+// -- journeys ---------------------------------------------------------------------------------
+
+test("book → move → cancel: the card, the sandbox and Firestore agree", TIMEOUT, async () => {
+  const { page } = alice;
+  assert.equal(await text(page, "whoami"), "signed out");
+  await signIn(page, 0, userA);
+  const [first, second] = await showSlots(page, UK, bookableDate(5)); // journeys use 0..4
+
+  await act(page, slotItem(page, first).getByTestId("book"));
+  await assertNoError(page);
+  const booked = await card(page);
+  assert.equal(booked.status, "BOOKED");
+  assert.equal(booked.slotStart, first);
+  assert.match(booked.reference, /^KL-/);
+  const made = await appointment(booked.appointmentId);
+  assert.equal(made.status, "BOOKED");
+  assert.equal(Date.parse(made.dueInDateTime), Date.parse(first));
+  assert.equal(await enquiryStatus(booked.enquiryId), "BOOKED");
+  assert.ok(await slotItem(page, first).evaluate((li) => li.classList.contains("mine")));
+
+  // Move to…: the slot buttons turn into "Move here".
+  await act(page, page.getByTestId("move"));
+  assert.ok(await page.getByTestId("move-hint").isVisible());
+  assert.ok(await slotItem(page, first).getByTestId("move-here").isDisabled(), "its own slot");
+  await act(page, slotItem(page, second).getByTestId("move-here"));
+  await assertNoError(page);
+  const moved = await card(page);
+  assert.equal(moved.status, "BOOKED");
+  assert.equal(moved.enquiryId, booked.enquiryId);
+  assert.notEqual(moved.appointmentId, booked.appointmentId);
+  assert.equal(moved.previous, booked.appointmentId);
+  assert.equal(moved.slotStart, second);
+  assert.equal((await appointment(booked.appointmentId)).status, "CANCELLED", "the old one");
+  const now = await appointment(moved.appointmentId);
+  assert.equal(now.status, "BOOKED");
+  assert.equal(Date.parse(now.dueInDateTime), Date.parse(second));
+  assert.equal(await enquiryStatus(booked.enquiryId), "BOOKED");
+  assert.ok(await page.getByTestId("move-hint").isHidden());
+
+  await act(page, page.getByTestId("cancel"));
+  await assertNoError(page);
+  assert.equal((await card(page)).status, "CANCELLED");
+  assert.equal((await appointment(moved.appointmentId)).status, "CANCELLED");
+  assert.equal(await enquiryStatus(booked.enquiryId), "CANCELLED");
+  assert.deepEqual(alice.errors, [], "no uncaught error in the page");
+});
+
+test("errors as the Web UI gets them: bad input, a slot just taken", TIMEOUT, async () => {
+  const { page } = alice; // still signed in as customer A, her cancelled booking on the card
+  const cancelled = await card(page);
+  await signIn(bob.page, 1, userB);
+  const date = bookableDate(6);
+  const [slot] = await showSlots(page, IE, date);
+  const [seenByBob] = await showSlots(bob.page, IE, date);
+  assert.equal(seenByBob, slot);
+
+  // A registration the contract refuses: invalid-argument, the field at fault, nothing booked.
+  await page.getByTestId("registration").fill("ZQ!!XQ");
+  await act(page, slotItem(page, slot).getByTestId("book"));
+  const invalid = await errorPanel(page);
+  assert.equal(invalid.call, "createBooking");
+  assert.equal(invalid.code, "functions/invalid-argument");
+  assert.equal(invalid.reason, "VALIDATION");
+  assert.deepEqual(invalid.fields, ["vehicle.registration"]);
+  assert.ok(invalid.message.length > 0);
+  assert.ok(!invalid.message.includes("ZQ!!XQ"), "the value sent is not repeated");
+  await page.getByTestId("registration").fill("AB12 CDE");
+
+  // Bob takes the slot (capacity 1); Alice's list still offers it, as a Web UI's would.
+  await act(bob.page, slotItem(bob.page, slot).getByTestId("book"));
+  await assertNoError(bob.page);
+  const bobs = await card(bob.page);
+  assert.equal(bobs.status, "BOOKED");
+  await act(page, slotItem(page, slot).getByTestId("book"));
+  const taken = await errorPanel(page);
+  assert.equal(taken.call, "createBooking");
+  assert.equal(taken.code, "functions/aborted");
+  assert.equal(taken.reason, "SLOT_UNAVAILABLE");
+  assert.deepEqual(taken.fields, []);
+  assert.ok(taken.message.length > 0);
+  assert.deepEqual(await card(page), cancelled, "the card still shows her last booking");
+  const { appointments } = await getJson(`${stack.sandboxUrl}/_sandbox/appointments`);
+  const live = appointments.filter(
+    (a) => a.status === "BOOKED" && a.storeId === "STORE-07" && a.dueInDateTime.startsWith(date),
+  );
+  assert.deepEqual(
+    live.map((a) => a.appointmentId),
+    [bobs.appointmentId],
+    "the slot holds Bob's appointment only",
+  );
+
+  await act(bob.page, bob.page.getByTestId("cancel"));
+  assert.equal((await card(bob.page)).status, "CANCELLED");
+  assert.equal((await appointment(bobs.appointmentId)).status, "CANCELLED");
+  assert.deepEqual([...alice.errors, ...bob.errors], [], "no uncaught error in the pages");
+});
+
+test("the page calls the functions cross-origin, and CORS lets it", TIMEOUT, async () => {
+  assert.notEqual(new URL(stack.consoleUrl).port, String(stack.functionsPort));
+  assert.notEqual(consoleOrigin, functionsOrigin);
+  const callPath = new RegExp(`^/${stack.project}/${stack.region}/(\\w+)$`);
+  const calls = [];
+  for (const response of [...alice.responses, ...bob.responses]) {
+    const url = new URL(response.url());
+    const request = response.request();
+    if (!callPath.test(url.pathname) || request.method() !== "POST") {
+      continue;
+    }
+    calls.push(url.pathname.match(callPath)[1]);
+    assert.equal(url.origin, functionsOrigin, "callables go to the functions emulator");
+    // JSON with a bearer token: the browser sent a preflight first, and the POST only after
+    // the functions answered it. The answer to the POST names the page's origin.
+    const headers = await request.allHeaders();
+    assert.equal(headers.origin, consoleOrigin);
+    assert.match(headers.authorization, /^Bearer /);
+    const allowed = (await response.allHeaders())["access-control-allow-origin"];
+    assert.ok([consoleOrigin, "*"].includes(allowed), `Access-Control-Allow-Origin ${allowed}`);
+  }
+  for (const name of ["getAvailability", "createBooking", "rearrangeBooking", "cancelBooking"]) {
+    assert.ok(calls.includes(name), `the page called ${name}: ${calls}`);
+  }
+  // The page itself came from its own origin.
+  const served = alice.responses.filter((r) => new URL(r.url()).origin === consoleOrigin);
+  const files = served.map((r) => new URL(r.url()).pathname);
+  for (const file of ["/", "/app.js", "/style.css", "/config.json"]) {
+    assert.ok(files.includes(file), `${file} from ${consoleOrigin}: ${files}`);
+  }
+});
