@@ -21,7 +21,7 @@ from keyloop import Address, Appointment, KeyloopError, NewAppointment, Store
 from . import clock, compensations, db, enquiries, operations, telemetry
 from .caller import Caller
 from .clients import firestore_client, keyloop_client
-from .dms import cancel_or_record
+from .dms import undo_booking
 from .errors import FieldError, Reason, booking_error, reason_for_keyloop
 from .operations import Claimed, OpStatus, Replay
 from .schemas import CreateBookingRequest, SlotRequest
@@ -229,21 +229,13 @@ def _compensate(
         supplierId=supplier.supplier_id,
         cause=type(cause).__name__,
     )
-    cancelled = cancel_or_record(
+    undo_booking(
         client,
         store,
         appointment.appointment_id,
         supplier_id=supplier.supplier_id,
         operation_id=claim.op_id,
         why="ENQUIRY_WRITE_FAILED",
+        record_on_operation=op_recorded,
     )
-    if op_recorded:
-        # Let the key be tried again once nothing is booked; best effort, Firestore may be down.
-        status = OpStatus.COMPENSATED if cancelled else OpStatus.COMPENSATING
-        try:
-            operations.mark(client, claim.op_id, status)
-        except Exception:
-            logger.warn(
-                "could not record the compensation on the operation", operationId=claim.op_id
-            )
     raise booking_error(Reason.BOOKING_NOT_SAVED) from cause

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from firebase_functions import logger
 from google.cloud.firestore import Client
 
 from keyloop import KeyloopError, Store
 
-from . import compensations
+from . import compensations, operations
 from .clients import keyloop_client
+from .operations import OpStatus
 
 
 def cancel_or_record(
@@ -44,6 +46,36 @@ def cancel_or_record(
                 _summary(store, appointment_id, supplier_id, operation_id, why), durable=True
             )
         return False
+
+
+def undo_booking(
+    client: Client,
+    store: Store,
+    appointment_id: str,
+    *,
+    supplier_id: str,
+    operation_id: str,
+    why: str,
+    record_on_operation: bool = True,
+) -> None:
+    """Take back an appointment we made but could not save: cancel it (or keep it on record),
+    then say so on the operation, so its key may be tried again once nothing is booked.
+    Recording is best effort: Firestore may be what failed."""
+    cancelled = cancel_or_record(
+        client,
+        store,
+        appointment_id,
+        supplier_id=supplier_id,
+        operation_id=operation_id,
+        why=why,
+    )
+    if not record_on_operation:
+        return
+    status = OpStatus.COMPENSATED if cancelled else OpStatus.COMPENSATING
+    try:
+        operations.mark(client, operation_id, status)
+    except Exception:
+        logger.warn("could not record the compensation on the operation", operationId=operation_id)
 
 
 def _summary(

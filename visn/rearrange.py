@@ -24,7 +24,7 @@ from . import clock, compensations, db, enquiries, operations
 from .booking import appointment_request, book, require_future, result_slot
 from .caller import Caller
 from .clients import firestore_client
-from .dms import cancel_or_record
+from .dms import cancel_or_record, undo_booking
 from .enquiries import EnquiryStatus
 from .errors import Reason, booking_error
 from .operations import Claimed, OpStatus, Replay
@@ -183,7 +183,7 @@ def _undo_new(
     cause: Exception,
 ) -> NoReturn:
     """The enquiry could not move: cancel the new appointment; the old booking stands."""
-    cancelled = cancel_or_record(
+    undo_booking(
         client,
         store,
         new.appointment_id,
@@ -191,12 +191,6 @@ def _undo_new(
         operation_id=claim.op_id,
         why="REARRANGE_ENQUIRY_UPDATE_FAILED",
     )
-    try:
-        operations.mark(
-            client, claim.op_id, OpStatus.COMPENSATED if cancelled else OpStatus.COMPENSATING
-        )
-    except Exception:
-        logger.warn("could not record the compensation on the operation", operationId=claim.op_id)
     if isinstance(cause, gexc.FailedPrecondition):
         raise booking_error(Reason.CONCURRENT_UPDATE) from cause
     raise booking_error(

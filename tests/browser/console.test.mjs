@@ -14,6 +14,8 @@ import { after, before, test } from "node:test";
 
 import { chromium } from "playwright-core";
 
+import { bookableDate, getJson } from "../node_helpers.mjs";
+
 const STACK_FILE = new URL("../../dev/demo-visn/stack.json", import.meta.url);
 const stack = JSON.parse(process.env.VISN_STACK ?? readFileSync(STACK_FILE, "utf8"));
 const CHROMIUM = process.env.VISN_CHROMIUM ?? "/usr/bin/chromium";
@@ -147,12 +149,6 @@ async function card(page) {
 
 // -- what the backends hold -------------------------------------------------------------------
 
-async function getJson(url, headers = {}) {
-  const response = await fetch(url, { headers });
-  assert.equal(response.status, 200, `GET ${url}`);
-  return response.json();
-}
-
 async function appointment(appointmentId) {
   const { appointments } = await getJson(`${stack.sandboxUrl}/_sandbox/appointments`);
   const found = appointments.find((a) => a.appointmentId === appointmentId);
@@ -166,19 +162,6 @@ async function enquiryStatus(enquiryId) {
     Authorization: "Bearer owner", // the emulator's admin bearer
   });
   return doc.fields.status.stringValue;
-}
-
-/** The k-th Monday-to-Friday date from three days ahead: open at both Keyloop stores. */
-function bookableDate(k) {
-  const day = new Date();
-  day.setUTCHours(12, 0, 0, 0);
-  day.setUTCDate(day.getUTCDate() + 3);
-  for (let n = 0; ; day.setUTCDate(day.getUTCDate() + 1)) {
-    const weekday = day.getUTCDay();
-    if (weekday >= 1 && weekday <= 5 && n++ === k) {
-      return day.toISOString().slice(0, 10);
-    }
-  }
 }
 
 // -- journeys ---------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import { deleteApp, initializeApp } from "firebase/app";
 import { connectAuthEmulator, getAuth, signInWithEmailAndPassword } from "firebase/auth";
 import { connectFunctionsEmulator, getFunctions, httpsCallable } from "firebase/functions";
 
+import { bookableDate, getJson } from "../node_helpers.mjs";
+
 const stack = JSON.parse(
   process.env.VISN_STACK ??
     readFileSync(new URL("../../dev/demo-visn/stack.json", import.meta.url), "utf8"),
@@ -54,19 +56,6 @@ after(async () => {
 
 // -- helpers ----------------------------------------------------------------------------------
 
-/** The k-th Monday-to-Friday date from three days ahead: open at both Keyloop stores. */
-function bookableDate(k) {
-  const day = new Date();
-  day.setUTCHours(12, 0, 0, 0);
-  day.setUTCDate(day.getUTCDate() + 3);
-  for (let n = 0; ; day.setUTCDate(day.getUTCDate() + 1)) {
-    const weekday = day.getUTCDay();
-    if (weekday >= 1 && weekday <= 5 && n++ === k) {
-      return day.toISOString().slice(0, 10);
-    }
-  }
-}
-
 async function availability(call, supplierId, date) {
   const result = await call("getAvailability", { supplierId, date, serviceTypes: ["SERVICE"] });
   assert.equal(result.supplierId, supplierId);
@@ -105,15 +94,6 @@ async function failsWith(promise, code, reason) {
   assert.equal(error.code, code, error.message);
   assert.equal(error.details?.reason, reason);
   return error;
-}
-
-async function getJson(url, headers = {}) {
-  const response = await fetch(url, { headers });
-  if (response.status === 404) {
-    return null;
-  }
-  assert.equal(response.status, 200, `GET ${url}`);
-  return response.json();
 }
 
 const appointments = async () =>
