@@ -129,10 +129,11 @@ class KeyloopClient:
         url = self._appointments_url(store)
         response, cid = self._api_call("create", "POST", url, body, self._create)
         try:
-            payload = response.json()
+            parsed = response.json()
         except ValueError:
-            payload = None
-        appointment_id = payload.get("appointmentId") if isinstance(payload, dict) else None
+            parsed = None
+        payload: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+        appointment_id = payload.get("appointmentId")
         if not isinstance(appointment_id, str) or not _ID_PATTERN.fullmatch(appointment_id):
             # A 2xx says it booked, but not which appointment (empty, HTML, no id): as good
             # as an unknown outcome. Never "not booked": a retry could book twice.
@@ -141,8 +142,8 @@ class KeyloopClient:
                 status=response.status_code,
                 correlation_id=cid,
             )
-        assert isinstance(payload, dict)  # noqa: S101 (narrowing for mypy; checked above)
-        details = payload.get("details") if isinstance(payload.get("details"), dict) else {}
+        raw_details = payload.get("details")
+        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
         reference = details.get("appointmentReference")
         return Appointment(
             appointment_id=appointment_id,
