@@ -25,16 +25,33 @@ PYTEST_ARGS ?=
 # `make bench BENCH_ARGS='--latency-ms 200'`: see `python -m bench.run --help`.
 BENCH_ARGS ?=
 
-.PHONY: setup dev test lint typecheck pytest sandbox clean bench
+.PHONY: setup dev test lint typecheck pytest sandbox clean bench lock system-deps
+
+# `make lock`: requirements.in -> requirements.txt (what a deploy installs) and
+# requirements-dev.in -> requirements-dev.txt (that plus the dev tools), every transitive
+# package pinned with its hashes, resolved for Cloud Functions' python311 on Linux against PyPI
+# itself: no machine-local index or config leaks into the files (uv ignores pip.conf; --no-config
+# its own). `make lock UPGRADE=1` moves every package to its newest release within the pins.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --no-config \
+	--python-version $(PYTHON_VERSION) --python-platform linux \
+	--default-index https://pypi.org/simple --custom-compile-command 'make lock' \
+	$(if $(UPGRADE),--upgrade)
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# venv/ from the hashed lock: requirements-dev.txt holds requirements.txt's exact versions and
+# hashes plus the dev tools (tests/unit/test_lock.py checks), so the tests and the emulator
+# run what a deploy installs.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version[:4] != "$(PYTHON_VERSION)")'; then \
 		echo "venv/ was built with another Python: rebuilding"; rm -rf $(VENV); fi
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	@touch $@
+
+lock: $(VENV)/.installed
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
 
 # The npm manifest lives in js/ (a package.json in the functions source would make firebase-tools
 # take the Python functions for a Node codebase); node_modules in the root links to js/'s so node
