@@ -93,14 +93,17 @@ def test_no_machine_local_index_or_path_in_the_locks() -> None:
 def test_the_lock_is_complete(lock_name: str, lock: dict[str, Pin]) -> None:
     """Every dependency of every locked package (on Cloud Functions' Linux, Python 3.11) is
     itself locked: nothing a deploy installs is left to float."""
-    environment = {**default_environment(), "python_version": "3.11", "sys_platform": "linux"}
+    environment: dict[str, str] = {
+        **{k: str(v) for k, v in default_environment().items()},
+        "python_version": "3.11",
+        "sys_platform": "linux",
+        "extra": "",
+    }
     missing: set[str] = set()
     for name in lock:
         for spec in metadata.requires(name) or []:
             requirement = Requirement(spec)
-            applies = requirement.marker is None or requirement.marker.evaluate(
-                {**environment, "extra": ""}
-            )
+            applies = requirement.marker is None or requirement.marker.evaluate(environment)
             if applies and canonicalize_name(requirement.name) not in lock:
                 missing.add(f"{requirement.name} (for {name})")
     assert not missing, f"{lock_name} lacks {sorted(missing)}"
@@ -108,7 +111,9 @@ def test_the_lock_is_complete(lock_name: str, lock: dict[str, Pin]) -> None:
 
 def test_venv_holds_exactly_the_locked_versions() -> None:
     """The tests and the emulator run from venv/: what they ran is what a deploy installs."""
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    installed = {
+        str(canonicalize_name(d.metadata["Name"])): d.version for d in metadata.distributions()
+    }
     wrong = {
         name: (pin.version, installed.get(name))
         for name, pin in DEV.items()
