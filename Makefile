@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 # `make bench BENCH_ARGS='--latency-ms 200'`: see `python -m bench.run --help`.
 BENCH_ARGS ?=
 
-.PHONY: setup dev test lint typecheck pytest sandbox clean bench lock system-deps
+.PHONY: setup dev test lint typecheck pytest sandbox clean bench lock system-deps alerts
 
 # `make lock`: requirements.in -> requirements.txt (what a deploy installs) and
 # requirements-dev.in -> requirements-dev.txt (that plus the dev tools), every transitive
@@ -89,6 +89,18 @@ dev: setup
 		--auth-port $(AUTH_PORT) --functions-port $(FUNCTIONS_PORT) --hub-port $(HUB_PORT) \
 		--logging-port $(LOGGING_PORT) --eventarc-port $(EVENTARC_PORT) --tasks-port $(TASKS_PORT) \
 		--console-port $(CONSOLE_PORT)
+
+# Log-based metrics and alert policies (ops/) applied to a real project with gcloud:
+# `make alerts PROJECT=visn-prod CHANNELS='projects/visn-prod/notificationChannels/ID'`;
+# DRY_RUN=1 prints the gcloud commands only (docs/deploy.md, "Alerts").
+CHANNELS ?=
+DRY_RUN ?=
+alerts: $(VENV)/.installed
+	@case "$(PROJECT)" in demo-*) \
+		echo "usage: make alerts PROJECT=<project id> [CHANNELS='<channel> ...'] [DRY_RUN=1]"; \
+		exit 2;; esac
+	$(PY) -m ops.apply --project $(PROJECT) $(foreach c,$(CHANNELS),--channel $(c)) \
+		$(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) node_modules js/node_modules .mypy_cache .ruff_cache .pytest_cache dev
