@@ -69,8 +69,23 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-pytest: setup
+pytest: setup system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The one system package the tests need beyond the machine's toolchain: Debian's chromium, for
+# the dev console's browser test (tests/browser). Installed with apt-get when missing and we are
+# root (as in CI); otherwise one line says what to install (the browser test then skips, or
+# fails with CI=true, and so does this step).
+system-deps:
+	@if [ -n "$$VISN_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser test (tests/browser)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "make test: install Debian's chromium for the browser test: sudo apt-get install chromium"; \
+		[ "$$CI" != true ]; \
+	fi
 
 test: lint typecheck pytest
 
