@@ -203,15 +203,20 @@ class KeyloopClient:
         cid: str,
         **kwargs: Any,
     ) -> requests.Response:
-        # Prepared here and handed to Session.send: Session.request would merge environment,
-        # cookie and per-call settings we never use (trust_env is off, no cookies, no params),
-        # a tenth of a warm getAvailability's CPU in the deployed server (README: Benchmark).
+        # Prepared here and sent by the session's adapter (its pool and our retry policy):
+        # Session.request/send would merge environment and per-call settings, keep cookies and
+        # follow redirects, none of which a Keyloop call uses (trust_env is off; a redirect is
+        # an error here). That was a sixth of a warm getAvailability's CPU in the deployed
+        # server (README: Benchmark, figure 7).
         prepared = requests.Request(
             method, url, headers={**self._session.headers, **headers}, json=body, **kwargs
         ).prepare()
+        adapter = self._session.get_adapter(url)
         try:
             with retry_policy(policy):
-                return self._session.send(prepared, timeout=self._timeout)
+                response = adapter.send(prepared, timeout=self._timeout, verify=True, proxies={})
+                response.content  # noqa: B018 (read now: the connection goes back to the pool)
+                return response
         except requests.exceptions.RequestException as exc:
             raise _transport_error(operation, exc, cid) from None
 
