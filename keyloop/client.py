@@ -206,8 +206,7 @@ class KeyloopClient:
         # Prepared here and sent by the session's adapter (its pool and our retry policy):
         # Session.request/send would merge environment and per-call settings, keep cookies and
         # follow redirects, none of which a Keyloop call uses (trust_env is off; a redirect is
-        # an error here). That was a sixth of a warm getAvailability's CPU in the deployed
-        # server (README: Benchmark, figure 7).
+        # not followed). About a fifth of a Keyloop call's CPU (README: Benchmark, figure 7).
         prepared = requests.Request(
             method, url, headers={**self._session.headers, **headers}, json=body, **kwargs
         ).prepare()
