@@ -32,7 +32,8 @@ from .errors import (
     KeyloopTimeoutError,
     KeyloopUnavailableError,
 )
-from .models import Address, Appointment, NewAppointment, Slot, Store
+from .models import Address, Appointment, NewAppointment, RepairOrder, Slot, Store
+from .repair_orders import RepairOrderShapeError, parse_repair_order
 from .times import format_time, parse_time
 from .token import AccessToken, TokenCache
 from .transport import create_policy, idempotent_policy, new_session, retry_policy
@@ -150,6 +151,32 @@ class KeyloopClient:
         url = f"{self._appointments_url(store)}/{_id(appointment_id)}"
         self._api_call("cancel", "DELETE", url, None, self._idempotent, ok_statuses=(404,))
 
+    def get_repair_order(self, store: Store, repair_order_id: str) -> RepairOrder | None:
+        """A booked appointment read back as a repair order (same id); None when the API
+        itself says there is no such repair order (its own 404, not a gateway fault)."""
+        url = (
+            f"{self._settings.base_url}/{_id(store.enterprise_id)}/{_id(store.store_id)}"
+            f"/v1/repair-orders/{_id(repair_order_id)}"
+        )
+        response, cid = self._api_call(
+            "repairOrder", "GET", url, None, self._idempotent, ok_statuses=(404,)
+        )
+        if response.status_code == 404:
+            if faults.is_gateway_fault(response):
+                raise faults.error_for_response("repairOrder", response, cid)
+            return None
+        payload = _json_body(response, "repairOrder", cid)
+        try:
+            return parse_repair_order(payload, store.local_time_zone)
+        except RepairOrderShapeError as exc:
+            # Not the body: a repair order carries the customer's details.
+            _log.warning("keyloop repair order response not understood: %s", exc)
+            raise KeyloopBadResponseError(
+                "repair order response not understood",
+                status=response.status_code,
+                correlation_id=cid,
+            ) from None
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _appointments_url(self, store: Store) -> str:
@@ -227,7 +254,13 @@ class KeyloopClient:
                     {"correlation-id": cid},
                     self._idempotent,
                     cid,
-                    data={"grant_type": "client_credentials"},
+                    # Both ways a tenant may be set up: Basic (ViSN's doc) and the form body
+                    # (what Keyloop's own adapter sends). shared/keyloop-api.md, Token.
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": creds.client_id,
+                        "client_secret": creds.client_secret,
+                    },
                     auth=(creds.client_id, creds.client_secret),
                 )
                 status = response.status_code

@@ -23,6 +23,10 @@ _NOT_ENTITLED_CODES = frozenset(
 )
 _NOT_ENTITLED_TEXT = "no apiproduct match"
 _RATE_LIMIT_PREFIX = "policies.ratelimit."
+# Apigee's own 404s: the proxy or the app is not found, so the API behind was never asked.
+_GATEWAY_NOT_FOUND_CODES = frozenset(
+    {"messaging.adaptors.http.flow.applicationnotfound", "classification.applicationnotfound"}
+)
 
 
 def fault_code(response: requests.Response) -> str | None:
@@ -42,6 +46,18 @@ def fault_code(response: requests.Response) -> str | None:
 def is_token_fault(response: requests.Response) -> bool:
     """A 401 that a new token may cure (invalid, expired or missing token), not entitlement."""
     return response.status_code == 401 and not _is_not_entitled(response)
+
+
+def is_gateway_fault(response: requests.Response) -> bool:
+    """Whether the answer is the Apigee gateway's own fault (`{"fault": {...}}`) rather than
+    the API's: e.g. a 404 ApplicationNotFound says nothing about the resource asked for."""
+    fault = _body(response).get("fault")
+    if not isinstance(fault, dict):
+        return False
+    # ApplicationNotFound is the gateway 404 seen; any other fault-shaped body is Apigee's
+    # too (the API behind answers `{"code", "message"}`), so it is not the resource's 404.
+    code = (fault_code(response) or "").lower()
+    return code in _GATEWAY_NOT_FOUND_CODES or bool(fault) or response.status_code != 404
 
 
 def error_for_response(operation: str, response: requests.Response, cid: str) -> KeyloopError:

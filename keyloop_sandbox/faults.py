@@ -1,8 +1,8 @@
 """Scripted faults for the next requests to one endpoint.
 
 `POST /_sandbox/faults` queues `{"endpoint", "count"=1, "status"?, "body"?, "headers"?,
-"stallSeconds"=0, "drop"=false, "process"=false}` for `token`, `availability`, `create` or
-`cancel`. Each of the next `count` requests to that endpoint takes the fault; several faults
+"stallSeconds"=0, "drop"=false, "process"=false}` for `token`, `availability`, `create`, `cancel` or
+`repairOrder`. Each of the next `count` requests to that endpoint takes the fault; several faults
 queued for one endpoint are used up in FIFO order. A request that takes a fault is handled so:
 
 1. `stallSeconds` > 0: sleep that long first (the request log shows `"stalled"` meanwhile).
@@ -29,7 +29,7 @@ from typing import Any
 from .jsonbody import BadRequestError, boolean, number, reject_unknown_keys, string_map
 from .responses import Response, fault_body
 
-FAULT_ENDPOINTS = ("token", "availability", "create", "cancel")
+FAULT_ENDPOINTS = ("token", "availability", "create", "cancel", "repairOrder")
 _FIELDS = ("endpoint", "count", "status", "body", "headers", "stallSeconds", "drop", "process")
 _MAX_STALL_SECONDS = 600.0
 
