@@ -1,6 +1,7 @@
 """Operator commands, against whatever Firestore and Keyloop the environment names.
 
     python -m visn reconcile [--stuck-after-minutes N] [--max-attempts N]
+    python -m visn sync [--max-reads N] [--horizon-days N]
     python -m visn suppliers validate FILE.json
     python -m visn suppliers import FILE.json
     python -m visn keyloop-check --supplier ID [--date YYYY-MM-DD] [--service-type CODE]
@@ -36,6 +37,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(json.dumps(report.as_dict()))
         return 0
+    if args.command == "sync":
+        from .sync.polling import SyncSettings, sync
+
+        # By hand: every BOOKED enquiry in the horizon now, whatever its interval.
+        synced = sync(
+            SyncSettings(
+                horizon=timedelta(days=args.horizon_days), max_reads=args.max_reads, force=True
+            )
+        )
+        print(json.dumps(synced.as_dict()))
+        return 1 if synced.failed else 0
     if args.command == "suppliers":
         from .onboarding import import_command, validate_command
 
@@ -61,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     reconcile = commands.add_parser("reconcile", help="settle stale operations and owed cancels")
     reconcile.add_argument("--stuck-after-minutes", type=float, default=10.0)
     reconcile.add_argument("--max-attempts", type=int, default=5)
+
+    sync = commands.add_parser(
+        "sync",
+        help="re-read from Keyloop every BOOKED enquiry due in the horizon now, and apply "
+        "what the dealer changed (as syncDmsBookings does, without its intervals)",
+    )
+    sync.add_argument(
+        "--max-reads", type=_positive, default=500, help="Keyloop reads at most (default 500)"
+    )
+    sync.add_argument("--horizon-days", type=_positive, default=14)
 
     suppliers = commands.add_parser(
         "suppliers", help="check and import supplier files (docs/suppliers.md)"
@@ -93,6 +115,16 @@ def _parser() -> argparse.ArgumentParser:
         "--optional-service", metavar="CODE", help="also send this optional service's option id"
     )
     return parser
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
+    return number
 
 
 def _date(value: str) -> date:

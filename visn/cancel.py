@@ -23,7 +23,9 @@ def cancel_booking(caller: Caller, request: CancelBookingRequest) -> dict[str, A
     enquiry = snapshot.to_dict() or {}
     result = {"enquiryId": request.enquiryId, "status": EnquiryStatus.CANCELLED.value}
     if enquiry.get("status") == EnquiryStatus.CANCELLED:
-        return result  # already done: same answer, no Keyloop call
+        return result  # already done (by us or by the dealer): same answer, no Keyloop call
+    if enquiry.get("status") == EnquiryStatus.COMPLETED:
+        raise booking_error(Reason.ENQUIRY_COMPLETED)
     appointment_id = enquiry["dms"]["appointmentId"]
     try:
         keyloop_client().cancel_appointment(enquiries.store_of(enquiry), appointment_id)

@@ -20,6 +20,7 @@ ENQUIRIES = "enquiries"
 class EnquiryStatus(StrEnum):
     BOOKED = "BOOKED"
     CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"  # the dealer finished the work (seen in the DMS)
 
 
 def new_id(client: Client) -> str:

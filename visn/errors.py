@@ -25,6 +25,7 @@ class Reason(StrEnum):
     UNKNOWN_SERVICE_TYPE = "UNKNOWN_SERVICE_TYPE"
     ENQUIRY_NOT_FOUND = "ENQUIRY_NOT_FOUND"
     ENQUIRY_CANCELLED = "ENQUIRY_CANCELLED"
+    ENQUIRY_COMPLETED = "ENQUIRY_COMPLETED"
     SAME_SLOT = "SAME_SLOT"
     SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
     DMS_REJECTED = "DMS_REJECTED"
@@ -53,6 +54,10 @@ _TABLE: dict[Reason, tuple[FunctionsErrorCode, str]] = {
     ),
     Reason.ENQUIRY_NOT_FOUND: (_E.NOT_FOUND, "The enquiry does not exist."),
     Reason.ENQUIRY_CANCELLED: (_E.FAILED_PRECONDITION, "The booking has been cancelled."),
+    Reason.ENQUIRY_COMPLETED: (
+        _E.FAILED_PRECONDITION,
+        "The dealer has completed this booking.",
+    ),
     Reason.SAME_SLOT: (_E.INVALID_ARGUMENT, "The booking is already in that slot."),
     Reason.SLOT_UNAVAILABLE: (_E.ABORTED, "That slot is no longer available."),
     Reason.DMS_REJECTED: (_E.FAILED_PRECONDITION, "The dealer's system refused the booking."),
