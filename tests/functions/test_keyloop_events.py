@@ -13,6 +13,7 @@ from tests.functions.events_endpoint import EVENTS_SECRET, EventsEndpoint, wait_
 from tests.functions.harness import Harness
 from tests.functions.test_cancel_rearrange import booked, rearrange
 from tests.functions.test_create_booking import booking
+from visn.documents import EnquiryDocument
 from visn.sync.names import EVENT_RECEIPTS
 
 CE = "application/cloudevents+json"
@@ -36,6 +37,7 @@ def answered(harness: Harness, count: int) -> list[dict[str, Any]]:
 def enquiry(harness: Harness, enquiry_id: str) -> dict[str, Any]:
     document = harness.doc("enquiries", enquiry_id)
     assert document is not None
+    EnquiryDocument.model_validate(document)  # as published for the Web UI (docs/schemas)
     return document
 
 
