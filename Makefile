@@ -24,6 +24,8 @@ FIRESTORE ?= auto
 PYTEST_ARGS ?=
 # `make bench BENCH_ARGS='--latency-ms 200'`: see `python -m bench.run --help`.
 BENCH_ARGS ?=
+# The DMS sync's figures (python -m bench.dms_sync --help).
+SYNC_BENCH_ARGS ?=
 
 .PHONY: setup dev test lint typecheck pytest sandbox clean bench
 
@@ -62,6 +64,7 @@ test: lint typecheck pytest
 # 1.5 min of the 3 the benchmark may take on a fresh clone.
 bench: $(VENV)/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.dms_sync $(SYNC_BENCH_ARGS)
 
 # The whole local stack, in the foreground until Ctrl-C: the Keyloop sandbox, Firestore, and
 # firebase-tools' functions and auth emulators, seeded with demo data, and the dev console

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import threading
@@ -62,6 +63,7 @@ def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     from visn.sync.polling import SyncSettings, sync
 
     clients.reset()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     app = flask.Flask("bench-events")
     app.add_url_rule(
         "/keyloopEvents", "e", lambda: functions.keyloopEvents(flask.request), methods=["POST"]
@@ -142,7 +144,7 @@ def _book(stack: Stack, db: Any, count: int) -> list[tuple[datetime, str, str]]:
         if day.weekday() != 6:
             for hour in range(9, 16):
                 start = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
-                for _ in range(5):
+                for _ in range(12):  # the bench's store has room; all 500 within 14 days
                     if len(made) < count:
                         appointment = client.create_appointment(
                             store,
