@@ -40,6 +40,7 @@ INTERVALS: tuple[tuple[timedelta, timedelta], ...] = (
 )
 _MAX_FAILURES_IN_A_ROW = 5  # Keyloop is down or refusing us: stop, the next run tries again
 _BATCH = 400
+_MAX_IDS_REPORTED = 100  # ids only (no personal data); the count is always whole
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class SyncReport:
             "keyloopReads": self.keyloop_reads,
             "outcomes": dict(sorted(self.outcomes.items())),
             "changed": len(self.changed),
+            "changedEnquiryIds": self.changed[:_MAX_IDS_REPORTED],
             "failed": self.failed,
             "leftForNextRun": self.left_for_next_run,
             "stoppedEarly": self.stopped_early,
