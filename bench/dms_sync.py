@@ -104,9 +104,13 @@ def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         stack.http.delete(f"{stack.sandbox_url}/_sandbox/subscriptions", timeout=10)
 
         before = stack.upstream_counts()
+        began = time.perf_counter()
         scheduled = sync(SyncSettings())
+        scheduled_s = time.perf_counter() - began
         middle = stack.upstream_counts()
+        began = time.perf_counter()
         by_hand = sync(SyncSettings(max_reads=500, force=True))
+        by_hand_s = time.perf_counter() - began
         after = stack.upstream_counts()
         return {
             "webhookAnswerMsMedian(ours, unchanged)": round(statistics.median(ours), 1),
@@ -118,9 +122,11 @@ def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             "scheduledRun.repairOrderReads": middle["repairOrder"] - before["repairOrder"],
             "scheduledRun.tokenRequests": middle["token"] - before["token"],
             "scheduledRun.leftForNextRun": scheduled.left_for_next_run,
+            "scheduledRun.seconds": round(scheduled_s, 2),
             "byHandRun.repairOrderReads": after["repairOrder"] - middle["repairOrder"],
             "byHandRun.tokenRequests": after["token"] - middle["token"],
             "byHandRun.changed": len(by_hand.changed),
+            "byHandRun.seconds": round(by_hand_s, 2),
         }
     finally:
         server.shutdown()
