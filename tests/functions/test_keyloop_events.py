@@ -269,6 +269,7 @@ def test_well_formed_events_we_ignore_are_204(harness: Harness, events: EventsEn
     assert post(events, event(id="e4")).status_code == 204  # and its duplicate
     assert post(events, event(id="e5", data={"RepairOrderId": "other-spelling"})).status_code == 204
     assert repair_order_reads(harness) == 0
+    assert harness.docs(EVENT_RECEIPTS) == {}  # nothing written for events not ours
 
 
 def test_keyloop_failing_answers_503_and_the_redelivery_applies(

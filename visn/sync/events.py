@@ -6,8 +6,9 @@ order events arrive in does not matter. Answers (docs/api.md, "Keyloop events"):
 
 - 401 without the right `x-api-key`; 405 for anything but POST; 400 for a body that is not a
   CloudEvent (structured mode, JSON, specversion 1.0, with id, source and type);
-- 204 for every well-formed event: applied, unchanged, ignored (no repair order id), not ours,
-  or a duplicate (the event id was seen, `keyloopEventReceipts`);
+- 204 for every well-formed event: applied, unchanged, ignored (no repair order id), not ours
+  (no enquiry on that appointment: nothing is written), or a duplicate (the event id was
+  seen, `keyloopEventReceipts`);
 - 503 when Keyloop or Firestore could not be asked: the receipt is taken back, so Keyloop's
   redelivery is looked at afresh (and the polling sync catches what is never redelivered).
 
@@ -95,6 +96,14 @@ def _handle(
     if notice.repair_order_id is None:
         return Answer(204, "IGNORED"), notice, None
     client = firestore_client()
+    try:
+        # First whether it is ours at all: a dealer's DMS sends events for every repair order,
+        # and those not ours cost one query, no write.
+        snapshot = lookup(client, notice.repair_order_id, notice.store)
+    except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+        return Answer(503, f"RETRY_LATER:{type(exc).__name__}"), notice, None
+    if snapshot is None:
+        return Answer(204, "NOT_OURS"), notice, None
     receipt = client.collection(EVENT_RECEIPTS).document(receipt_id(notice))
     try:
         receipt.create(
@@ -108,20 +117,22 @@ def _handle(
             **db.call_options(),
         )
     except gexc.AlreadyExists:
-        return Answer(204, "DUPLICATE"), notice, None
-    enquiry_id: str | None = None
+        return Answer(204, "DUPLICATE"), notice, snapshot.id
+    except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+        return Answer(503, f"RETRY_LATER:{type(exc).__name__}"), notice, snapshot.id
     try:
-        snapshot = lookup(client, notice.repair_order_id, notice.store)
-        if snapshot is None:
-            return Answer(204, "NOT_OURS"), notice, None
-        enquiry_id = snapshot.id
         dms = (snapshot.to_dict() or {}).get("dms") or {}
         view = look(store_from(dms), notice.repair_order_id)
         outcome = apply(client, snapshot, view, via="EVENT")
     except (KeyloopError, gexc.GoogleAPIError, gexc.RetryError) as exc:
         _take_back(receipt)
-        return Answer(503, f"RETRY_LATER:{type(exc).__name__}"), notice, enquiry_id
-    return Answer(204, outcome.value), notice, enquiry_id
+        return Answer(503, f"RETRY_LATER:{type(exc).__name__}"), notice, snapshot.id
+    except Exception as exc:
+        # A bug: Keyloop's redelivery must not read as a duplicate.
+        _take_back(receipt)
+        logger.error("keyloop event failed unexpectedly", error=type(exc).__name__)
+        return Answer(500, "INTERNAL"), notice, snapshot.id
+    return Answer(204, outcome.value), notice, snapshot.id
 
 
 def parse(body: bytes, content_type: str | None) -> Notice:
