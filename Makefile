@@ -27,7 +27,7 @@ BENCH_ARGS ?=
 # The DMS sync's figures (python -m bench.dms_sync --help).
 SYNC_BENCH_ARGS ?=
 
-.PHONY: setup dev test lint typecheck pytest sandbox clean bench
+.PHONY: setup dev test lint typecheck pytest sandbox clean bench soak
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -65,6 +65,13 @@ test: lint typecheck pytest
 bench: $(VENV)/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.dms_sync $(SYNC_BENCH_ARGS)
+
+# The saga's model test for longer, with random seeds (tests/saga/test_model.py).
+SOAK_EXAMPLES ?= 300
+SOAK_STEPS ?= 30
+soak: $(VENV)/.installed
+	SAGA_MODEL_EXAMPLES=$(SOAK_EXAMPLES) SAGA_MODEL_STEPS=$(SOAK_STEPS) SAGA_MODEL_RANDOM=1 \
+		$(PY) -m pytest tests/saga/test_model.py -p no:cacheprovider -o addopts="" -q -rA --timeout=0
 
 # The whole local stack, in the foreground until Ctrl-C: the Keyloop sandbox, Firestore, and
 # firebase-tools' functions and auth emulators, seeded with demo data, and the dev console

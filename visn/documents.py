@@ -36,7 +36,8 @@ class HistoryEntry(_Document):
     at: Any
     """A Firestore Timestamp."""
     by: str
-    """The user's uid, or "DMS" for a change the dealer made in their system."""
+    """The user's uid; "DMS" for a change the dealer made in their system; "SYSTEM" for the
+    reconciler or an operator command."""
     via: Literal["EVENT", "SYNC"] | None = None
     """DMS changes: seen through Keyloop's event, or by the polling sync."""
     slot: BookedSlot | None = None
@@ -60,8 +61,9 @@ class DmsBlock(_Document):
 class EnquiryDocument(_Document):
     customerId: str  # noqa: N815
     supplierId: str  # noqa: N815
-    status: Literal["BOOKED", "CANCELLED", "COMPLETED"]
-    """COMPLETED: the dealer has finished the work (seen in the DMS); it can no longer change."""
+    status: Literal["BOOKED", "CANCELLING", "CANCELLED", "COMPLETED"]
+    """CANCELLING: a cancel is on record, the DMS has not confirmed it yet. COMPLETED: the
+    dealer has finished the work (seen in the DMS); it can no longer change."""
     slot: BookedSlot
     """With the supplier's UTC offset, also after a move in the DMS."""
     serviceTypes: list[str]  # noqa: N815

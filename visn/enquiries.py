@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -19,8 +20,13 @@ ENQUIRIES = "enquiries"
 
 class EnquiryStatus(StrEnum):
     BOOKED = "BOOKED"
+    CANCELLING = "CANCELLING"  # cancel asked for and on record; Keyloop not yet confirmed
     CANCELLED = "CANCELLED"
     COMPLETED = "COMPLETED"  # the dealer finished the work (seen in the DMS)
+
+
+# Who an entry names when no user made the change (the reconciler, an operator command).
+SYSTEM = "SYSTEM"
 
 
 def new_id(client: Client) -> str:
@@ -54,6 +60,15 @@ def store_of(enquiry: dict[str, Any]) -> Store:
     return store_from(enquiry["dms"])
 
 
-def history_entry(action: str, caller: Caller, **fields: Any) -> dict[str, Any]:
-    # Server timestamps are not allowed inside arrays: the entry carries our clock's time.
-    return {"action": action, "at": clock.now(), "by": caller.uid, **fields}
+def history_entry(action: str, caller: Caller | str, **fields: Any) -> dict[str, Any]:
+    """One history entry, by a user or by `SYSTEM`.
+
+    Server timestamps are not allowed inside arrays: the entry carries our clock's time."""
+    by = caller if isinstance(caller, str) else caller.uid
+    return {"action": action, "at": clock.now(), "by": by, **fields}
+
+
+def slot_started(enquiry: dict[str, Any]) -> bool:
+    """Whether the booked slot has begun: a started appointment is the workshop's now."""
+    start = (enquiry.get("slot") or {}).get("start")
+    return isinstance(start, str) and datetime.fromisoformat(start) <= clock.now()

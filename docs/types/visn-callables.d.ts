@@ -16,6 +16,7 @@ export type Reason =
   | "ENQUIRY_CANCELLED"
   | "ENQUIRY_COMPLETED"
   | "SAME_SLOT"
+  | "APPOINTMENT_STARTED"
   | "SLOT_UNAVAILABLE"
   | "DMS_REJECTED"
   | "DMS_UNAVAILABLE"
@@ -60,7 +61,7 @@ export interface CancelBookingRequest {
  */
 export interface CancelBookingResult {
   enquiryId: string;
-  status: "CANCELLED";
+  status: "CANCELLED" | "CANCELLING";
 }
 /**
  * This interface was referenced by `VisnCallables`'s JSON-Schema
@@ -238,7 +239,7 @@ export interface EnquiryDocument {
   history: HistoryEntry[];
   serviceTypes: string[];
   slot: BookedSlot;
-  status: "BOOKED" | "CANCELLED" | "COMPLETED";
+  status: "BOOKED" | "CANCELLING" | "CANCELLED" | "COMPLETED";
   supplierId: string;
   [k: string]: unknown;
 }

@@ -11,7 +11,7 @@ import responses
 from keyloop import (
     KeyloopBadResponseError,
     KeyloopClient,
-    KeyloopNotFoundError,
+    KeyloopGatewayNotFoundError,
     KeyloopUnavailableError,
     RepairOrder,
     Store,
@@ -74,7 +74,7 @@ def test_a_gateway_404_is_an_error_not_a_missing_repair_order(
     body = {"fault": {"faultstring": "not found", "detail": {"errorcode": code}}}
     rsps.post(TOKEN_URL, json=token_body())
     rsps.get(RO_URL, status=404, json=body)
-    with pytest.raises(KeyloopNotFoundError):
+    with pytest.raises(KeyloopGatewayNotFoundError):
         client.get_repair_order(STORE, "appt-1")
 
 
@@ -97,6 +97,15 @@ def test_retried_like_the_other_reads(
     rsps.get(RO_URL, json=BODY)
     assert client.get_repair_order(STORE, "appt-1") is not None
     assert len(sent(rsps, "/repair-orders/")) == 2
+
+
+def test_a_404_that_is_not_the_apis_json_is_not_gone(
+    rsps: responses.RequestsMock, client: KeyloopClient
+) -> None:
+    rsps.post(TOKEN_URL, json=token_body())
+    rsps.get(RO_URL, status=404, body="<html>Not Found</html>")
+    with pytest.raises(KeyloopGatewayNotFoundError):
+        client.get_repair_order(STORE, "appt-1")
 
 
 def test_a_body_not_understood_is_a_bad_response_and_is_not_logged(
