@@ -23,6 +23,7 @@ from tests.functions.harness import Harness
 from tests.functions.test_cancel_rearrange import booked, rearrange
 from tests.functions.test_create_booking import booking
 from tests.functions.test_keyloop_events import answered, dealer, enquiry
+from tests.saga.invariants import World, violations
 from visn.sync.names import SYNC_CHECKS
 from visn.sync.polling import SyncSettings, interval_for, sync
 
@@ -237,6 +238,8 @@ def test_a_dealer_move_racing_our_rearrange_ends_consistent(
     # The conditional writes already left every enquiry right: the sync had nothing to mend.
     assert report.changed == [], outcomes
 
+    # The saga's own promises (issue 10's invariants), then the DMS's time on every enquiry.
+    assert violations(World.read(harness), settled=False) == [], outcomes
     live = {a["appointmentId"]: a for a in harness.appointments("BOOKED")}
     booked_enquiries = [e for e in harness.docs("enquiries").values() if e["status"] == "BOOKED"]
     assert len(booked_enquiries) == 6, outcomes
