@@ -24,6 +24,8 @@ FIRESTORE ?= auto
 PYTEST_ARGS ?=
 # `make bench BENCH_ARGS='--latency-ms 200'`: see `python -m bench.run --help`.
 BENCH_ARGS ?=
+# The DMS sync's figures (python -m bench.dms_sync --help).
+SYNC_BENCH_ARGS ?=
 
 .PHONY: setup dev test lint typecheck pytest sandbox clean bench soak lock system-deps alerts
 
@@ -94,6 +96,7 @@ test: lint typecheck pytest
 # 1.5 min of the 3 the benchmark may take on a fresh clone.
 bench: $(VENV)/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.dms_sync $(SYNC_BENCH_ARGS)
 
 # The saga's model test for longer, with random seeds (tests/saga/test_model.py).
 SOAK_EXAMPLES ?= 300

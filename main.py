@@ -1,4 +1,5 @@
-"""Cloud Functions for Firebase: the ViSN Keyloop booking callables.
+"""Cloud Functions for Firebase: the ViSN Keyloop booking callables, Keyloop's events, and
+the scheduled reconciler and DMS sync.
 
 Declarations only; the work is in visn/. Importing this module does no I/O and builds no
 client: the emulator and `firebase deploy` import it to discover the functions.
@@ -12,7 +13,9 @@ from visn import api
 from visn.runtime import (
     BOOKING_PATH_OPTIONS,
     CALLABLE_OPTIONS,
+    EVENTS_OPTIONS,
     RECONCILER_OPTIONS,
+    SYNC_OPTIONS,
     callable_entry,
 )
 
@@ -44,3 +47,13 @@ def rearrangeBooking(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N8
 @scheduler_fn.on_schedule(**RECONCILER_OPTIONS)
 def reconcileBookings(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
     api.reconcile(event)
+
+
+@https_fn.on_request(**EVENTS_OPTIONS)
+def keyloopEvents(request: Any) -> Any:  # noqa: N802
+    return api.keyloop_events(request)
+
+
+@scheduler_fn.on_schedule(**SYNC_OPTIONS)
+def syncDmsBookings(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
+    api.sync_dms_bookings(event)

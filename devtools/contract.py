@@ -1,6 +1,8 @@
 """The callables' typed contract, generated from the pydantic models:
 
 - docs/schemas/<callable>.{request,result}.json: JSON Schemas;
+- docs/schemas/<document>.json: the enquiry document the Web UI listens to (onSnapshot) and
+  the errors' details;
 - docs/types/visn-callables.d.ts: TypeScript types for the Web UI (json-schema-to-typescript).
 
 `python -m devtools.contract` rewrites them; a test fails when the checked-in files are stale.
@@ -18,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from visn.documents import EnquiryDocument, ErrorDetails
 from visn.results import (
     AvailabilityResult,
     CancelBookingResult,
@@ -42,6 +45,10 @@ CALLABLES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "cancelBooking": (CancelBookingRequest, CancelBookingResult),
     "rearrangeBooking": (RearrangeBookingRequest, RearrangeBookingResult),
 }
+DOCUMENTS: dict[str, type[BaseModel]] = {
+    "enquiry.document": EnquiryDocument,
+    "error.details": ErrorDetails,
+}
 RESULT_MODELS: dict[str, type[BaseModel]] = {name: pair[1] for name, pair in CALLABLES.items()}
 
 
@@ -54,13 +61,17 @@ def schemas() -> dict[str, str]:
             schema["$id"] = f"https://visn.example/schemas/{name}.{kind}.json"
             schema["title"] = f"{name[0].upper()}{name[1:]}{kind.capitalize()}"
             files[f"{name}.{kind}.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    for name, model in DOCUMENTS.items():
+        schema = model.model_json_schema()
+        schema["$id"] = f"https://visn.example/schemas/{name}.json"
+        files[f"{name}.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     return files
 
 
 def typescript() -> str:
     """One .d.ts with every request and result type, made by json-schema-to-typescript from a
     single schema holding all models, so shared parts (Address, BookedSlot...) appear once."""
-    models = [model for pair in CALLABLES.values() for model in pair]
+    models = [model for pair in CALLABLES.values() for model in pair] + list(DOCUMENTS.values())
     refs, combined = models_json_schema(
         [(model, "validation") for model in models], title="VisnCallables"
     )

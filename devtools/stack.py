@@ -74,6 +74,9 @@ CONSOLE_SOURCE = ROOT / "devtools" / "console"
 CONSOLE_STATIC = ("index.html", "style.css")  # copied as they are; app.js is bundled
 # The contract's callables (docs/api.md): the stack is up only when the emulator serves all.
 CALLABLES = ("getAvailability", "createBooking", "cancelBooking", "rearrangeBooking")
+EVENTS_FUNCTION = "keyloopEvents"  # the sandbox, playing Keyloop, posts its events here
+# The x-api-key the sandbox sends and the emulator's keyloopEvents expects (emulator only).
+DEV_EVENTS_SECRET = "dev-keyloop-events-secret"  # noqa: S105 (a public dev value)
 FirestoreMode = Literal["auto", "gcloud", "firebase-tools"]
 # firebase-tools logs this, and then still reports "All emulators ready!".
 LOAD_FAILED = "Failed to load function definition"
@@ -325,6 +328,8 @@ class Stack:
             "functionsPort": self.config.functions_port,
             "consoleUrl": self.console_url,
             "callables": {name: self.callable_url(name) for name in CALLABLES},
+            "keyloopEventsUrl": self.callable_url(EVENTS_FUNCTION),
+            "eventsSecret": DEV_EVENTS_SECRET,
             "suppliers": {"uk": UK_SUPPLIER, "ie": IE_SUPPLIER, "noDiary": NO_DIARY_SUPPLIER},
             "users": self.users,
         }
@@ -461,6 +466,7 @@ class Stack:
             "# The Keyloop sandbox's public demo client (devtools.stack, emulator only).\n"
             f"KEYLOOP_CLIENT_ID={DEFAULT_CLIENT_ID}\n"
             f"KEYLOOP_CLIENT_SECRET={DEFAULT_CLIENT_SECRET}\n"
+            f"KEYLOOP_EVENTS_SECRET={DEV_EVENTS_SECRET}\n"
         )
         config = self.firebase_config()
         if "firestore" in config:
@@ -482,6 +488,12 @@ class Stack:
                 self.config.host,
                 "--port",
                 str(self.config.sandbox_port),
+                # Keyloop's Event Subscription, played by the sandbox: dealer changes are
+                # posted to the emulator's keyloopEvents (kept across /_sandbox/reset).
+                "--subscribe",
+                self.callable_url(EVENTS_FUNCTION),
+                "--events-secret",
+                DEV_EVENTS_SECRET,
             ],
             log_path=self.log_dir / "sandbox.log",
             cwd=ROOT,
@@ -544,6 +556,8 @@ class Stack:
             "apiKey": "demo-key",  # the emulators accept any key
             "authUrl": self.auth_url,
             "functions": {"host": self.config.host, "port": self.config.functions_port},
+            # The page listens to its enquiry (onSnapshot), as the Web UI learns of changes.
+            "firestore": {"host": self.config.host, "port": self.config.firestore_port},
             "users": [
                 {k: user[k] for k in ("email", "password", "customerId")}
                 for user in (self.users or DEMO_USERS)
@@ -641,6 +655,15 @@ class Stack:
             and (error.get("details") or {}).get("reason") == "UNAUTHENTICATED"
         )
 
+    def serves_events(self) -> bool:
+        """keyloopEvents answers a POST without the key with its own 401 (the worker runs our
+        code), not the emulator's 404 for a function it does not know."""
+        try:
+            response = self.http.post(self.callable_url(EVENTS_FUNCTION), data=b"{}", timeout=30)
+        except requests.RequestException:
+            return False
+        return response.status_code == 401
+
     def _wait_for_functions(self) -> None:
         group = cast(ProcessGroup, self._firebase)
 
@@ -653,7 +676,7 @@ class Stack:
                 return False
             if not http_ok(f"{self.auth_url}/") or not set(CALLABLES) <= self.loaded_callables():
                 return False
-            return all(self.serves_callable(name) for name in CALLABLES)
+            return all(self.serves_callable(name) for name in CALLABLES) and self.serves_events()
 
         try:
             group.wait_until(ready, self.config.ready_timeout)
@@ -786,6 +809,7 @@ def banner(stack: Stack, now: datetime | None = None, *, follow: bool = True) ->
     )
     runner = "Google Cloud CLI" if stack.firestore_runner == "gcloud" else "firebase-tools"
     logs = _relative(stack.log_dir)
+    moved_to = f"{(start + timedelta(hours=2)).astimezone(ZoneInfo('UTC')):%Y-%m-%dT%H:%M:%S}.000Z"
     lines = [
         "",
         f"ViSN local stack up for project {cfg.project} "
@@ -816,6 +840,17 @@ def banner(stack: Stack, now: datetime | None = None, *, follow: bool = True) ->
         "    -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\",
         f"    -d '{_compact(booking)}'",
         f"  curl -s {stack.sandbox_url}/_sandbox/appointments",
+        "",
+        "Play the dealer: move, cancel or complete it in the DMS (the sandbox posts a Keyloop",
+        f"event to {stack.callable_url(EVENTS_FUNCTION)}; the dev console's card follows):",
+        f"  curl -s -X POST {stack.sandbox_url}/_sandbox/appointments/APPOINTMENT_ID/move \\",
+        f"    -d '{_compact({'dueInDateTime': moved_to})}'",
+        f"  curl -s -X POST {stack.sandbox_url}/_sandbox/appointments/APPOINTMENT_ID/cancel",
+        "Re-read every booked enquiry from the DMS now (the polling safety net, by hand):",
+        f"  GCLOUD_PROJECT={cfg.project} FIRESTORE_EMULATOR_HOST={stack.firestore_host} "
+        f"KEYLOOP_BASE_URL={stack.sandbox_url} \\",
+        f"    KEYLOOP_CLIENT_ID={DEFAULT_CLIENT_ID} KEYLOOP_CLIENT_SECRET={DEFAULT_CLIENT_SECRET} "
+        "venv/bin/python -m visn sync",
         "",
         "The same from the Firebase JS SDK (npm package firebase):",
         '  import { initializeApp } from "firebase/app";',

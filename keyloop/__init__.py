@@ -1,4 +1,4 @@
-"""Keyloop DMS client: OAuth token, appointment availability, create and cancel.
+"""Keyloop DMS client: OAuth token, appointment availability, create, cancel, read-back.
 
 Knows nothing of Firebase or ViSN. See shared/keyloop-api.md for what is known of the API.
 """
@@ -29,7 +29,7 @@ from .errors import (
     KeyloopTimeoutError,
     KeyloopUnavailableError,
 )
-from .models import Address, Appointment, NewAppointment, Slot, Store
+from .models import Address, Appointment, NewAppointment, RepairOrder, Slot, Store
 
 __all__ = [
     "Address",
@@ -56,6 +56,7 @@ __all__ = [
     "KeyloopTimeoutError",
     "KeyloopUnavailableError",
     "NewAppointment",
+    "RepairOrder",
     "SecretManagerCredentials",
     "Slot",
     "StaticCredentials",

@@ -33,7 +33,8 @@ from .errors import (
     KeyloopTimeoutError,
     KeyloopUnavailableError,
 )
-from .models import Address, Appointment, NewAppointment, Slot, Store
+from .models import Address, Appointment, NewAppointment, RepairOrder, Slot, Store
+from .repair_orders import RepairOrderShapeError, parse_repair_order
 from .times import format_time, parse_time
 from .token import AccessToken, TokenCache
 from .transport import create_policy, idempotent_policy, new_session, retry_policy
@@ -162,6 +163,32 @@ class KeyloopClient:
             "cancel", "DELETE", url, None, self._idempotent, accept=faults.is_resource_gone
         )
 
+    def get_repair_order(self, store: Store, repair_order_id: str) -> RepairOrder | None:
+        """A booked appointment read back as a repair order (same id); None when the API
+        itself says there is no such repair order (its own 404, not a gateway fault)."""
+        url = (
+            f"{self._settings.base_url}/{_id(store.enterprise_id)}/{_id(store.store_id)}"
+            f"/v1/repair-orders/{_id(repair_order_id)}"
+        )
+        # Only the API's own 404 says the repair order is gone (faults.is_resource_gone): a
+        # gateway fault 404 (e.g. ApplicationNotFound) says nothing about it and is an error.
+        response, cid = self._api_call(
+            "repairOrder", "GET", url, None, self._idempotent, accept=faults.is_resource_gone
+        )
+        if response.status_code == 404:
+            return None
+        payload = _json_body(response, "repairOrder", cid)
+        try:
+            return parse_repair_order(payload, store.local_time_zone)
+        except RepairOrderShapeError as exc:
+            # Not the body: a repair order carries the customer's details.
+            _log.warning("keyloop repair order response not understood: %s", exc)
+            raise KeyloopBadResponseError(
+                "repair order response not understood",
+                status=response.status_code,
+                correlation_id=cid,
+            ) from None
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _appointments_url(self, store: Store) -> str:
@@ -247,7 +274,13 @@ class KeyloopClient:
                     {"correlation-id": cid},
                     self._idempotent,
                     cid,
-                    data={"grant_type": "client_credentials"},
+                    # Both ways a tenant may be set up: Basic (ViSN's doc) and the form body
+                    # (what Keyloop's own adapter sends). shared/keyloop-api.md, Token.
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": creds.client_id,
+                        "client_secret": creds.client_secret,
+                    },
                     auth=(creds.client_id, creds.client_secret),
                 )
                 status = response.status_code

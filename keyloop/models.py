@@ -65,3 +65,17 @@ class Appointment:
     reference: str | None
     due_in: datetime | None
     due_out: datetime | None
+
+
+@dataclass(frozen=True)
+class RepairOrder:
+    """A booked appointment as the DMS sees it now (read back as a repair order).
+
+    `status` is upper-cased as sent: CREATED, CANCELLED, WORKCOMPLETED and CLOSED have been
+    seen; other values are kept as they are.
+    """
+
+    repair_order_id: str
+    status: str
+    due_in: datetime | None
+    due_out: datetime | None

@@ -18,6 +18,7 @@ from .config import (
     load_stores_file,
     merge_stores,
 )
+from .events import Subscription
 from .server import start_sandbox
 
 
@@ -56,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-ttl", type=float, default=DEFAULT_TOKEN_TTL_SECONDS)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument(
+        "--subscribe",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="post Keyloop events (CloudEvents) to this URL; survives /_sandbox/reset",
+    )
+    parser.add_argument(
+        "--events-secret", default="", help="sent as x-api-key with every event posted"
+    )
+    parser.add_argument(
         "--stores", type=Path, help="JSON list of stores (with ids) added to the defaults"
     )
     return parser
@@ -73,6 +84,7 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
         token_ttl_seconds=args.token_ttl,
         latency_ms=args.latency_ms,
         stores=stores,
+        subscriptions=tuple(Subscription(url, args.events_secret) for url in args.subscribe),
     )
 
 

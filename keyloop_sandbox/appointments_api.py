@@ -35,9 +35,9 @@ _AUTH_FAULTS = {
 
 def handle_appointment_call(state: SandboxState, endpoint: str, request: ApiRequest) -> Response:
     """Answer a call under `/appointment/`; `endpoint` is from `request.classify`."""
-    auth = state.authorize(_bearer(request.authorization))
-    if auth is not Auth.OK:
-        return gateway_fault(401, *_AUTH_FAULTS[auth])
+    fault = auth_fault(state, request)
+    if fault is not None:
+        return fault
     if endpoint == "other":
         return method_not_allowed() if _is_known_path(request) else not_found()
     enterprise_id, store_id = request.segments[1], request.segments[2]
@@ -52,6 +52,14 @@ def handle_appointment_call(state: SandboxState, endpoint: str, request: ApiRequ
         return _cancel(state, store, request.segments[-1])
     except BadRequestError as exc:
         return json_error(400, exc.code, exc.message)
+
+
+def auth_fault(state: SandboxState, request: ApiRequest) -> Response | None:
+    """The gateway's 401 for a missing, unknown, expired or unentitled token, else None."""
+    auth = state.authorize(_bearer(request.authorization))
+    if auth is not Auth.OK:
+        return gateway_fault(401, *_AUTH_FAULTS[auth])
+    return None
 
 
 def _availability(state: SandboxState, store: StoreConfig, data: dict[str, Any]) -> Response:

@@ -7,15 +7,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .jsonbody import BadRequestError, boolean, reject_unknown_keys, string_list
+
+if TYPE_CHECKING:
+    from .events import Subscription
 
 DEFAULT_CLIENT_ID = "sandbox-client"
 DEFAULT_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - a public sandbox credential
 DEFAULT_TOKEN_TTL_SECONDS = 3599.0
 DEFAULT_TOKEN_TYPE = "BearerToken"  # noqa: S105 - a token type name, not a secret
+# How the token endpoint takes the client's credentials: "either" (Basic header or form body),
+# or only "basic", or only "form" (tenants are set up one way or the other).
+TOKEN_AUTH_MODES = ("either", "basic", "form")
 
 # Index N-1 of each tuple is id N of the brief: products SERVICE, MOT, REPAIR, TYRE, GLASS;
 # options COLLECTION_AND_DELIVERY, COURTESY_CAR, WHILE_YOU_WAIT.
@@ -127,6 +133,8 @@ class SandboxConfig:
     extra_clients: Mapping[str, str] = field(default_factory=dict)
     not_entitled_clients: frozenset[str] = frozenset()
     stores: tuple[StoreConfig, ...] = field(default_factory=default_stores)
+    token_auth: str = "either"  # noqa: S105 - a mode name, not a secret
+    subscriptions: tuple[Subscription, ...] = ()  # event subscribers from startup
 
     def clients(self) -> dict[str, str]:
         """Every known client id with its secret."""

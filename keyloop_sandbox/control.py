@@ -11,17 +11,30 @@
                                                    → the settings (client ids, never secrets)
 - `GET  /_sandbox/stores`                          → `{"stores": [...]}`
 - `PUT  /_sandbox/stores/{enterpriseId}/{storeId}` → the store as stored
+
+The dealer, working in the DMS (each change frees or takes capacity, and is published as an
+event to the subscribers, see events.py):
+- `POST /_sandbox/appointments/{id}/move {"dueInDateTime"}` → the appointment (409 when the
+  slot is full or the appointment is not live, 400 when the time is not a slot start)
+- `POST /_sandbox/appointments/{id}/cancel`        → the appointment
+- `POST /_sandbox/appointments/{id}/complete {"status"="WORKCOMPLETED"|"CLOSED"}`
+- `GET|POST|DELETE /_sandbox/subscriptions {"url", "secret", "enterpriseId"?, "storeId"?}`
+- `GET|POST /_sandbox/events {"delayMs", "duplicate", "drop", "hold"}` → switches and the log
+- `POST /_sandbox/events/release {"newestFirst"=true}` → `{"released": n}`
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from .config import store_from_json
-from .diary import BOOKED, CANCELLED
+from .config import TOKEN_AUTH_MODES, store_from_json
+from .diary import STATUSES
+from .events import Subscription
 from .faults import parse_fault
 from .jsonbody import (
     BadRequestError,
+    boolean,
     number,
     parse_object,
     reject_unknown_keys,
@@ -31,6 +44,9 @@ from .jsonbody import (
 from .request import ApiRequest
 from .responses import Response, json_error, method_not_allowed, not_found
 from .state import SandboxState, SettingsUpdate
+from .times import parse_instant, slot_starting_at
+
+_REPAIR_ORDER_DONE = ("WORKCOMPLETED", "CLOSED")
 
 _Handler = Callable[[SandboxState, ApiRequest], Response]
 
@@ -51,6 +67,11 @@ def _find_handler(request: ApiRequest) -> _Handler | Response:
     route = request.segments[1:]
     if route[:1] == ("stores",) and len(route) == 3:
         return _put_store if request.method == "PUT" else method_not_allowed()
+    if route[:1] == ("appointments",) and len(route) == 3:
+        dealer = _DEALER_ACTIONS.get(route[2])
+        if dealer is None:
+            return not_found()
+        return dealer if request.method == "POST" else method_not_allowed()
     methods = _ROUTES.get(route)
     if methods is None:
         return not_found()
@@ -69,8 +90,8 @@ def _reset(state: SandboxState, _request: ApiRequest) -> Response:
 def _appointments(state: SandboxState, request: ApiRequest) -> Response:
     values = request.query.get("status")
     status = values[0] if values else None
-    if status is not None and status not in (BOOKED, CANCELLED):
-        raise BadRequestError(f"status must be {BOOKED} or {CANCELLED}")
+    if status is not None and status not in STATUSES:
+        raise BadRequestError(f"status must be one of {', '.join(STATUSES)}")
     return Response(200, {"appointments": state.appointments_json(status)})
 
 
@@ -110,7 +131,12 @@ def _get_config(state: SandboxState, _request: ApiRequest) -> Response:
 
 def _update_config(state: SandboxState, request: ApiRequest) -> Response:
     data = parse_object(request.body)
-    reject_unknown_keys(data, ("tokenType", "tokenTtlSeconds", "notEntitledClients", "clients"))
+    reject_unknown_keys(
+        data, ("tokenType", "tokenTtlSeconds", "notEntitledClients", "clients", "tokenAuth")
+    )
+    token_auth = data.get("tokenAuth")
+    if token_auth is not None and token_auth not in TOKEN_AUTH_MODES:
+        raise BadRequestError(f"tokenAuth must be one of {', '.join(TOKEN_AUTH_MODES)}")
     token_type = data.get("tokenType")
     if token_type is not None and (not isinstance(token_type, str) or not token_type):
         raise BadRequestError("tokenType must be a non-empty string")
@@ -123,6 +149,7 @@ def _update_config(state: SandboxState, request: ApiRequest) -> Response:
             None if not_entitled is None else string_list(not_entitled, "notEntitledClients")
         ),
         clients=string_map(data.get("clients", {}), "clients"),
+        token_auth=token_auth,
     )
     return Response(200, state.update_settings(update))
 
@@ -138,6 +165,118 @@ def _put_store(state: SandboxState, request: ApiRequest) -> Response:
     return Response(200, store.to_json())
 
 
+def _dealer_appointment(state: SandboxState, request: ApiRequest) -> Any:
+    appointment = state.appointment(request.segments[2])
+    if appointment is None:
+        return json_error(404, "APPOINTMENT_NOT_FOUND", "No appointment with that id")
+    return appointment
+
+
+def _dealer_move(state: SandboxState, request: ApiRequest) -> Response:
+    appointment = _dealer_appointment(state, request)
+    if isinstance(appointment, Response):
+        return appointment
+    data = parse_object(request.body)
+    reject_unknown_keys(data, ("dueInDateTime",))
+    text = data.get("dueInDateTime")
+    store = state.store(appointment.enterprise_id, appointment.store_id)
+    if store is None:
+        return json_error(404, "STORE_NOT_FOUND", "The appointment's store is gone")
+    try:
+        instant = parse_instant(text if isinstance(text, str) else "", store)
+    except ValueError:
+        raise BadRequestError("dueInDateTime must be an ISO-8601 date-time") from None
+    slot = slot_starting_at(store, instant)
+    if slot is None:
+        raise BadRequestError("dueInDateTime is not the start of a slot of this store")
+    problem = state.dealer_move(appointment, store, slot)
+    if problem is not None:
+        return json_error(409, problem, "The appointment cannot be moved there")
+    return Response(200, appointment.to_json())
+
+
+def _dealer_cancel(state: SandboxState, request: ApiRequest) -> Response:
+    appointment = _dealer_appointment(state, request)
+    if isinstance(appointment, Response):
+        return appointment
+    store = state.store(appointment.enterprise_id, appointment.store_id)
+    if store is None or not state.cancel(store, appointment.appointment_id, by_dealer=True):
+        return json_error(409, "NOT_LIVE", "The appointment is not live")
+    return Response(200, appointment.to_json())
+
+
+def _dealer_complete(state: SandboxState, request: ApiRequest) -> Response:
+    appointment = _dealer_appointment(state, request)
+    if isinstance(appointment, Response):
+        return appointment
+    data = parse_object(request.body, empty_ok=True)
+    reject_unknown_keys(data, ("status",))
+    status = data.get("status", "WORKCOMPLETED")
+    if status not in _REPAIR_ORDER_DONE:
+        raise BadRequestError(f"status must be one of {', '.join(_REPAIR_ORDER_DONE)}")
+    if not state.dealer_complete(appointment, str(status)):
+        return json_error(409, "NOT_LIVE", "The appointment is not live")
+    return Response(200, appointment.to_json())
+
+
+_DEALER_ACTIONS: dict[str, _Handler] = {
+    "move": _dealer_move,
+    "cancel": _dealer_cancel,
+    "complete": _dealer_complete,
+}
+
+
+def _list_subscriptions(state: SandboxState, _request: ApiRequest) -> Response:
+    return Response(200, {"subscriptions": state.events.subscriptions_json()})
+
+
+def _subscribe(state: SandboxState, request: ApiRequest) -> Response:
+    data = parse_object(request.body)
+    reject_unknown_keys(data, ("url", "secret", "enterpriseId", "storeId"))
+    url = data.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise BadRequestError("url must be an http(s) URL")
+    secret = data.get("secret")
+    if not isinstance(secret, str):
+        raise BadRequestError("secret must be a string")
+    ids = [data.get("enterpriseId"), data.get("storeId")]
+    if any(v is not None and not isinstance(v, str) for v in ids):
+        raise BadRequestError("enterpriseId and storeId must be strings")
+    subscription = Subscription(url, secret, *ids)
+    return Response(200, {"subscriptions": state.events.subscribe(subscription)})
+
+
+def _unsubscribe(state: SandboxState, _request: ApiRequest) -> Response:
+    state.events.unsubscribe_all()
+    return Response(200, {"subscriptions": []})
+
+
+def _events(state: SandboxState, _request: ApiRequest) -> Response:
+    return Response(200, state.events.state_json())
+
+
+def _configure_events(state: SandboxState, request: ApiRequest) -> Response:
+    data = parse_object(request.body)
+    reject_unknown_keys(data, ("delayMs", "duplicate", "drop", "hold"))
+    drop = data.get("drop")
+    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, int) or drop < 0):
+        raise BadRequestError("drop must be an integer >= 0 (events to drop)")
+    settings = state.events.configure(
+        delay_ms=None if "delayMs" not in data else number(data["delayMs"], "delayMs"),
+        duplicate=None if "duplicate" not in data else boolean(data["duplicate"], "duplicate"),
+        drop=drop,
+        hold=None if "hold" not in data else boolean(data["hold"], "hold"),
+    )
+    return Response(200, {"settings": settings})
+
+
+def _release_events(state: SandboxState, request: ApiRequest) -> Response:
+    data = parse_object(request.body, empty_ok=True)
+    reject_unknown_keys(data, ("newestFirst",))
+    newest_first = boolean(data.get("newestFirst", True), "newestFirst")
+    return Response(200, {"released": state.events.release(newest_first)})
+
+
 _ROUTES: dict[tuple[str, ...], dict[str, _Handler]] = {
     ("health",): {"GET": _health},
     ("reset",): {"POST": _reset},
@@ -148,4 +287,7 @@ _ROUTES: dict[tuple[str, ...], dict[str, _Handler]] = {
     ("tokens", "expire"): {"POST": _expire_tokens},
     ("config",): {"GET": _get_config, "POST": _update_config},
     ("stores",): {"GET": _list_stores},
+    ("subscriptions",): {"GET": _list_subscriptions, "POST": _subscribe, "DELETE": _unsubscribe},
+    ("events",): {"GET": _events, "POST": _configure_events},
+    ("events", "release"): {"POST": _release_events},
 }

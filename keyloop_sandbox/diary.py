@@ -16,6 +16,10 @@ from .times import Slot, format_instant, wire_utc
 
 BOOKED = "BOOKED"
 CANCELLED = "CANCELLED"
+COMPLETED = "COMPLETED"
+STATUSES = (BOOKED, CANCELLED, COMPLETED)
+# How each status reads back as a repair order (shared/keyloop-api.md).
+_REPAIR_ORDER_STATUS = {BOOKED: "CREATED", CANCELLED: "CANCELLED"}
 _REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
 
 _SlotKey = tuple[str, str, datetime]
@@ -36,6 +40,31 @@ class Appointment:
     created_at: datetime
     status: str = BOOKED
     cancelled_at: datetime | None = None
+    completed_as: str = "WORKCOMPLETED"  # the repair order status once COMPLETED
+    changed_by_dealer: bool = False
+
+    @property
+    def repair_order_status(self) -> str:
+        return _REPAIR_ORDER_STATUS.get(self.status, self.completed_as)
+
+    def repair_order_json(self) -> dict[str, Any]:
+        """The repair order read back through `GET .../v1/repair-orders/{id}` (what we need
+        of Keyloop's shape, with the rest present but empty)."""
+        return {
+            "repairOrderId": self.appointment_id,
+            "status": self.repair_order_status,
+            "details": {"notes": None, "checkInDateTime": None},
+            "appointment": {
+                "dueInDateTime": self.due_in,
+                "dueOutDateTime": self.due_out,
+                "notes": None,
+                "customerWaiting": False,
+                "bookingOptions": [],
+            },
+            "planning": {"plannedIn": None, "plannedOut": None},
+            "jobs": [],
+            "links": [],
+        }
 
     @property
     def external_reference(self) -> Any:
@@ -56,6 +85,8 @@ class Appointment:
             "externalReference": self.external_reference,
             "createdAt": wire_utc(self.created_at),
             "cancelledAt": wire_utc(self.cancelled_at) if self.cancelled_at else None,
+            "repairOrderStatus": self.repair_order_status,
+            "changedByDealer": self.changed_by_dealer,
             "request": self.request,
         }
 
@@ -118,6 +149,37 @@ class Diary:
         appointment.status = CANCELLED
         appointment.cancelled_at = now
         self._booked[(enterprise_id, store_id, appointment.slot.start)] -= 1
+        return True
+
+    def get(self, appointment_id: str) -> Appointment | None:
+        return self._appointments.get(appointment_id)
+
+    def move(self, appointment_id: str, store: StoreConfig, slot: Slot) -> str | None:
+        """The dealer moves a live booking to `slot`: takes a place there, frees the old one.
+        Returns None when done, else why not."""
+        appointment = self._appointments.get(appointment_id)
+        if appointment is None or appointment.status != BOOKED:
+            return "NOT_LIVE"
+        if slot.start == appointment.slot.start:
+            return "SAME_SLOT"
+        if self.remaining(store, slot) <= 0:
+            return "SLOT_FULL"
+        self._booked[(*store.key, appointment.slot.start)] -= 1
+        self._booked[(*store.key, slot.start)] += 1
+        appointment.slot = slot
+        appointment.due_in = format_instant(slot.start, store)
+        appointment.due_out = format_instant(slot.end, store)
+        appointment.changed_by_dealer = True
+        return None
+
+    def complete(self, appointment_id: str, repair_order_status: str) -> bool:
+        """The work is done (the place is not freed: it was used)."""
+        appointment = self._appointments.get(appointment_id)
+        if appointment is None or appointment.status != BOOKED:
+            return False
+        appointment.status = COMPLETED
+        appointment.completed_as = repair_order_status
+        appointment.changed_by_dealer = True
         return True
 
     def appointments(self, status: str | None = None) -> list[Appointment]:

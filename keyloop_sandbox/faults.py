@@ -2,8 +2,9 @@
 
 `POST /_sandbox/faults` queues `{"endpoint", "count"=1, "status"?, "body"?, "rawBody"?,
 "headers"?, "stallSeconds"=0, "stallAfterProcessing"=false, "drop"=false, "process"=false}`
-for `token`, `availability`, `create` or `cancel`. Each of the next `count` requests to that
-endpoint takes the fault; several faults queued for one endpoint are used up in FIFO order.
+for `token`, `availability`, `create`, `cancel` or `repairOrder`. Each of the next `count`
+requests to that endpoint takes the fault; several faults queued for one endpoint are used up
+in FIFO order.
 A request that takes a fault is handled so:
 
 1. `stallSeconds` > 0: sleep that long first (the request log shows `"stalled"` meanwhile);
@@ -33,7 +34,7 @@ from typing import Any
 from .jsonbody import BadRequestError, boolean, number, reject_unknown_keys, string_map
 from .responses import RawBody, Response, fault_body
 
-FAULT_ENDPOINTS = ("token", "availability", "create", "cancel")
+FAULT_ENDPOINTS = ("token", "availability", "create", "cancel", "repairOrder")
 _FIELDS = (
     "endpoint",
     "count",

@@ -29,6 +29,12 @@ class ApiRequest:
         return self.segments[:1] == ("_sandbox",)
 
     @property
+    def is_repair_order_api(self) -> bool:
+        """Whether this is `/{enterpriseId}/{storeId}/v1/repair-orders/...` (note: no
+        `appointment/` prefix, as Keyloop's own adapter calls it)."""
+        return len(self.segments) >= 4 and self.segments[2:4] == ("v1", "repair-orders")
+
+    @property
     def is_appointment_api(self) -> bool:
         """Whether this is under `/appointment/` (where the gateway demands a token)."""
         return self.segments[:1] == ("appointment",)
@@ -63,6 +69,8 @@ def classify(request: ApiRequest) -> str:
     if request.segments == TOKEN_PATH:
         return "token"
     segments = request.segments
+    if request.is_repair_order_api:
+        return "repairOrder" if len(segments) == 5 and request.method == "GET" else "other"
     if (
         len(segments) < _APPOINTMENTS_PREFIX_LENGTH
         or segments[0] != "appointment"

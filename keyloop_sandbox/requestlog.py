@@ -9,7 +9,7 @@ from typing import Any
 
 from .times import wire_utc
 
-ENDPOINTS = ("token", "availability", "create", "cancel", "other")
+ENDPOINTS = ("token", "availability", "create", "cancel", "repairOrder", "other")
 PENDING = "pending"  # answer not decided yet
 STALLED = "stalled"  # sleeping in a stall fault
 DROPPED = "dropped"  # connection closed without an answer

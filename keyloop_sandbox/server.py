@@ -23,6 +23,7 @@ from .appointments_api import handle_appointment_call
 from .config import SandboxConfig
 from .control import handle_control
 from .faults import Fault
+from .repair_orders_api import handle_repair_order_call
 from .request import ApiRequest, build_request, classify
 from .requestlog import DROPPED
 from .responses import RawBody, Response, json_error, not_found
@@ -221,6 +222,8 @@ def _route(state: SandboxState, endpoint: str, request: ApiRequest) -> Response:
         return handle_token(state, request)
     if request.is_appointment_api:
         return handle_appointment_call(state, endpoint, request)
+    if request.is_repair_order_api:
+        return handle_repair_order_call(state, endpoint, request)
     return not_found()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import SandboxConfig, StoreConfig
 from .diary import Appointment, Diary
+from .events import EventHub
 from .faults import Fault, FaultQueue
 from .requestlog import STALLED, LoggedRequest, RequestLog
 from .times import Slot, slots_for_date
@@ -48,6 +49,7 @@ class _Settings:
     token_ttl_seconds: float
     not_entitled_clients: set[str]
     latency_ms: float
+    token_auth: str
 
     @classmethod
     def from_config(cls, config: SandboxConfig) -> _Settings:
@@ -57,6 +59,7 @@ class _Settings:
             token_ttl_seconds=config.token_ttl_seconds,
             not_entitled_clients=set(config.not_entitled_clients),
             latency_ms=config.latency_ms,
+            token_auth=config.token_auth,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -67,6 +70,7 @@ class _Settings:
             "notEntitledClients": sorted(self.not_entitled_clients),
             "clients": sorted(self.clients),
             "latencyMs": self.latency_ms,
+            "tokenAuth": self.token_auth,
         }
 
 
@@ -89,6 +93,7 @@ class SettingsUpdate:
     token_ttl_seconds: float | None = None
     not_entitled_clients: list[str] | None = None
     clients: dict[str, str] = field(default_factory=dict)
+    token_auth: str | None = None
 
 
 class SandboxState:
@@ -102,6 +107,7 @@ class SandboxState:
         self._tokens = TokenRegistry()
         self._faults = FaultQueue()
         self._log = RequestLog()
+        self.events = EventHub(config.subscriptions)  # thread-safe on its own
 
     def reset(self) -> None:
         """Everything back to the startup config."""
@@ -111,6 +117,11 @@ class SandboxState:
             self._tokens = TokenRegistry()
             self._faults = FaultQueue()
             self._log = RequestLog()
+        self.events.reset()
+
+    def token_auth(self) -> str:
+        with self._lock:
+            return self._settings.token_auth
 
     # Settings
 
@@ -135,6 +146,8 @@ class SandboxState:
             if update.not_entitled_clients is not None:
                 settings.not_entitled_clients = set(update.not_entitled_clients)
             settings.clients.update(update.clients)
+            if update.token_auth is not None:
+                settings.token_auth = update.token_auth
             return settings.to_json()
 
     def settings_json(self) -> dict[str, Any]:
@@ -215,14 +228,59 @@ class SandboxState:
     def book(self, store: StoreConfig, slot: Slot, request: dict[str, Any]) -> Appointment | None:
         """Atomically check and take a place in `slot`; None when it is full."""
         with self._lock:
-            return self._diary.book(store, slot, request, datetime.now(UTC))
+            appointment = self._diary.book(store, slot, request, datetime.now(UTC))
+        if appointment is not None:
+            self.events.publish("created", appointment.appointment_id, *store.key, False)
+        return appointment
 
-    def cancel(self, store: StoreConfig, appointment_id: str) -> bool:
+    def cancel(self, store: StoreConfig, appointment_id: str, *, by_dealer: bool = False) -> bool:
         """Cancel a live booking of `store`; False when there is none with that id."""
         with self._lock:
-            return self._diary.cancel(
+            done = self._diary.cancel(
                 store.enterprise_id, store.store_id, appointment_id, datetime.now(UTC)
             )
+            if done and by_dealer:
+                appointment = self._diary.get(appointment_id)
+                if appointment is not None:
+                    appointment.changed_by_dealer = True
+        if done:
+            self.events.publish("cancelled", appointment_id, *store.key, by_dealer)
+        return done
+
+    def appointment(self, appointment_id: str) -> Appointment | None:
+        with self._lock:
+            return self._diary.get(appointment_id)
+
+    def repair_order(self, store: StoreConfig, appointment_id: str) -> dict[str, Any] | None:
+        """The appointment read back as a repair order, if this store has it."""
+        with self._lock:
+            appointment = self._diary.get(appointment_id)
+            if appointment is None or (appointment.enterprise_id, appointment.store_id) != (
+                store.key
+            ):
+                return None
+            return appointment.repair_order_json()
+
+    def dealer_move(self, appointment: Appointment, store: StoreConfig, slot: Slot) -> str | None:
+        """The dealer moves a booking in the DMS; None when done, else why not."""
+        with self._lock:
+            problem = self._diary.move(appointment.appointment_id, store, slot)
+        if problem is None:
+            self.events.publish("updated", appointment.appointment_id, *store.key, True)
+        return problem
+
+    def dealer_complete(self, appointment: Appointment, status: str) -> bool:
+        with self._lock:
+            done = self._diary.complete(appointment.appointment_id, status)
+        if done:
+            self.events.publish(
+                "updated",
+                appointment.appointment_id,
+                appointment.enterprise_id,
+                appointment.store_id,
+                True,
+            )
+        return done
 
     def appointments_json(self, status: str | None = None) -> list[dict[str, Any]]:
         """Appointments in creation order, in the control shape."""

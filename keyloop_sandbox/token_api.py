@@ -25,7 +25,7 @@ def handle_token(state: SandboxState, request: ApiRequest) -> Response:
         )
     if grant_type != "client_credentials":
         return _error(400, "unsupported_grant_type", f"Unsupported grant type : {grant_type}")
-    client_id, secret = _basic_credentials(request.authorization)
+    client_id, secret = _credentials(state.token_auth(), request)
     check = state.check_client(client_id, secret) if client_id else ClientCheck.UNKNOWN_CLIENT
     if check is ClientCheck.UNKNOWN_CLIENT:
         # Apigee echoes the client id (never the secret).
@@ -62,6 +62,18 @@ def _grant_type(request: ApiRequest) -> str | None:
     if not values and _is_form(request.content_type):
         values = parse_qs(request.body.decode("utf-8", "replace")).get("grant_type")
     return values[0] if values else None
+
+
+def _credentials(mode: str, request: ApiRequest) -> tuple[str, str]:
+    """(client id, secret) as the tenant's set-up reads them: the Basic header, the form
+    body's client_id/client_secret, or either (Basic first)."""
+    basic = _basic_credentials(request.authorization) if mode != "form" else ("", "")
+    if basic[0] or mode == "basic":
+        return basic
+    if not _is_form(request.content_type):
+        return "", ""
+    form = parse_qs(request.body.decode("utf-8", "replace"))
+    return form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
 
 
 def _is_form(content_type: str | None) -> bool:

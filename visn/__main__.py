@@ -1,6 +1,7 @@
 """Operator commands, against whatever Firestore and Keyloop the environment names.
 
     python -m visn reconcile [--stuck-after-minutes N] [--max-attempts N]
+    python -m visn sync [--max-reads N] [--horizon-days N]
     python -m visn operations list --state OUTCOME_UNKNOWN|NEEDS_ATTENTION
     python -m visn operations resolve OPID --booked APPOINTMENT_ID | --not-booked
     python -m visn suppliers validate FILE.json
@@ -42,6 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(json.dumps(report.as_dict()))
         return 0
+    if args.command == "sync":
+        from .sync.polling import SyncSettings, sync
+
+        # By hand: every BOOKED enquiry in the horizon now, whatever its interval.
+        synced = sync(
+            SyncSettings(
+                horizon=timedelta(days=args.horizon_days), max_reads=args.max_reads, force=True
+            )
+        )
+        print(json.dumps(synced.as_dict()))
+        return 1 if synced.failed else 0
     if args.command == "operations":
         return _operations(args)
     if args.command == "suppliers":
@@ -86,6 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     found = resolve.add_mutually_exclusive_group(required=True)
     found.add_argument("--booked", metavar="APPOINTMENT_ID", help="the appointment exists")
     found.add_argument("--not-booked", action="store_true", help="there is no appointment")
+
+    sync = commands.add_parser(
+        "sync",
+        help="re-read from Keyloop every BOOKED enquiry due in the horizon now, and apply "
+        "what the dealer changed (as syncDmsBookings does, without its intervals)",
+    )
+    sync.add_argument(
+        "--max-reads", type=_positive, default=500, help="Keyloop reads at most (default 500)"
+    )
+    sync.add_argument("--horizon-days", type=_positive, default=14)
 
     suppliers = commands.add_parser(
         "suppliers", help="check and import supplier files (docs/suppliers.md)"

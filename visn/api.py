@@ -73,6 +73,25 @@ def reconcile(event: Any) -> None:
         raise
 
 
+def keyloop_events(request: Any) -> Any:
+    """`keyloopEvents`: Keyloop's CloudEvents (visn/sync/events.py)."""
+    import flask
+
+    from .sync.events import handle
+
+    answer = handle(
+        request.method, request.headers, request.get_data(cache=False), request.content_type
+    )
+    return flask.Response(status=answer.status)
+
+
+def sync_dms_bookings(event: Any) -> None:
+    """The scheduled DMS sync: the same work as `python -m visn sync`, with the intervals."""
+    from .sync.polling import sync
+
+    sync()
+
+
 def validate(model: type[M], data: Any) -> M:
     """The request model, or VALIDATION with every field at fault (values never echoed)."""
     from pydantic import ValidationError

@@ -41,7 +41,10 @@ def cancel_booking(caller: Caller, request: CancelBookingRequest) -> dict[str, A
     enquiry = snapshot.to_dict() or {}
     status = enquiry.get("status")
     if status == EnquiryStatus.CANCELLED:
-        return _result(request.enquiryId, EnquiryStatus.CANCELLED)  # done: no Keyloop call
+        # Done, by us or by the dealer in the DMS: the same answer, no Keyloop call.
+        return _result(request.enquiryId, EnquiryStatus.CANCELLED)
+    if status == EnquiryStatus.COMPLETED:
+        raise booking_error(Reason.ENQUIRY_COMPLETED)
     if status == EnquiryStatus.BOOKED:
         if enquiries.slot_started(enquiry):
             raise booking_error(Reason.APPOINTMENT_STARTED)

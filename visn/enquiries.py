@@ -22,6 +22,7 @@ class EnquiryStatus(StrEnum):
     BOOKED = "BOOKED"
     CANCELLING = "CANCELLING"  # cancel asked for and on record; Keyloop not yet confirmed
     CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"  # the dealer finished the work (seen in the DMS)
 
 
 # Who an entry names when no user made the change (the reconciler, an operator command).

@@ -25,6 +25,7 @@ class Reason(StrEnum):
     UNKNOWN_SERVICE_TYPE = "UNKNOWN_SERVICE_TYPE"
     ENQUIRY_NOT_FOUND = "ENQUIRY_NOT_FOUND"
     ENQUIRY_CANCELLED = "ENQUIRY_CANCELLED"
+    ENQUIRY_COMPLETED = "ENQUIRY_COMPLETED"
     SAME_SLOT = "SAME_SLOT"
     APPOINTMENT_STARTED = "APPOINTMENT_STARTED"
     SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
@@ -54,6 +55,10 @@ _TABLE: dict[Reason, tuple[FunctionsErrorCode, str]] = {
     ),
     Reason.ENQUIRY_NOT_FOUND: (_E.NOT_FOUND, "The enquiry does not exist."),
     Reason.ENQUIRY_CANCELLED: (_E.FAILED_PRECONDITION, "The booking has been cancelled."),
+    Reason.ENQUIRY_COMPLETED: (
+        _E.FAILED_PRECONDITION,
+        "The dealer has completed this booking.",
+    ),
     Reason.SAME_SLOT: (_E.INVALID_ARGUMENT, "The booking is already in that slot."),
     Reason.APPOINTMENT_STARTED: (
         _E.FAILED_PRECONDITION,

@@ -134,6 +134,8 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
 
 
 def _refusal(enquiry: dict[str, Any], request: RearrangeBookingRequest) -> Reason | None:
+    if enquiry.get("status") == EnquiryStatus.COMPLETED:
+        return Reason.ENQUIRY_COMPLETED
     if enquiry.get("status") != EnquiryStatus.BOOKED:
         return Reason.ENQUIRY_CANCELLED
     if enquiries.slot_started(enquiry):

@@ -51,6 +51,27 @@ RECONCILER_OPTIONS: dict[str, Any] = {
 }
 
 
+# keyloopEvents: Keyloop's deliveries are few and short (one read, one write each).
+EVENTS_OPTIONS: dict[str, Any] = {
+    "region": settings.REGION,
+    "secrets": settings.EVENTS_SECRETS,
+    "memory": options.MemoryOption.MB_512,
+    "cpu": 1,
+    "concurrency": CONCURRENCY,
+    "timeout_sec": 30,
+    "max_instances": 5,  # each event costs a Keyloop read: a flood cannot outrun this
+}
+SYNC_OPTIONS: dict[str, Any] = {
+    "schedule": "every 10 minutes",
+    "region": settings.REGION,
+    "secrets": settings.SECRETS,
+    "memory": options.MemoryOption.MB_512,
+    "concurrency": CONCURRENCY,  # THREADS must match (the committed .env)
+    "timeout_sec": 540,
+    "max_instances": 1,
+}
+
+
 def callable_entry(function: F) -> F:
     """What runs before firebase_functions' callable wrapper:
 

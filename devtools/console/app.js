@@ -13,6 +13,7 @@ import {
   signInWithEmailAndPassword,
   signOut,
 } from "firebase/auth";
+import { connectFirestoreEmulator, doc, getFirestore, onSnapshot } from "firebase/firestore";
 import { connectFunctionsEmulator, getFunctions, httpsCallable } from "firebase/functions";
 
 const byId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -26,6 +27,8 @@ const state = {
   slots: null, // { request, result }: the last availability shown
   booking: null, // the last booking made here: a createBooking result, updated by the others
   moving: false, // "Move to…" pressed: the slot buttons rearrange instead of book
+  db: null,
+  watching: { enquiryId: null, stop: null }, // the onSnapshot listener on the booking's enquiry
 };
 
 // -- start --------------------------------------------------------------------------------------
@@ -38,6 +41,8 @@ async function main() {
   connectAuthEmulator(state.auth, config.authUrl, { disableWarnings: true });
   state.functions = getFunctions(app, config.region);
   connectFunctionsEmulator(state.functions, config.functions.host, config.functions.port);
+  state.db = getFirestore(app);
+  connectFirestoreEmulator(state.db, config.firestore.host, config.firestore.port);
   const { host, port } = config.functions;
   byId("where").textContent =
     `project ${config.project} · functions http://${host}:${port} (${config.region})` +
@@ -228,6 +233,37 @@ async function cancel() {
   }
 }
 
+/**
+ * How the Web UI learns of a change the dealer made in the DMS: it listens to its enquiry
+ * (firestore.rules let a customer read their own). Our own calls' results already show on
+ * the card, so only a change whose last history entry is by the DMS is taken from here.
+ */
+function watchEnquiry() {
+  const enquiryId = state.booking?.enquiryId ?? null;
+  if (state.watching.enquiryId === enquiryId) {
+    return;
+  }
+  state.watching.stop?.();
+  state.watching = { enquiryId, stop: null };
+  if (!enquiryId) {
+    return;
+  }
+  const enquiry = doc(state.db, "enquiries", enquiryId);
+  state.watching.stop = onSnapshot(
+    enquiry,
+    (snapshot) => {
+      const data = snapshot.data();
+      const last = data?.history?.at(-1);
+      if (!data || last?.by !== "DMS" || state.booking?.enquiryId !== enquiryId) {
+        return;
+      }
+      state.booking = { ...state.booking, status: data.status, slot: data.slot, dmsChange: last };
+      renderBooking();
+    },
+    (error) => showError("onSnapshot", error),
+  );
+}
+
 /** After a booking changed: the card, and the slots again as they now are. */
 async function afterChange() {
   state.moving = false;
@@ -354,6 +390,11 @@ function renderBooking() {
   byId("booking-slot").textContent = `${booking.slot.start} → ${booking.slot.end ?? "?"}`;
   byId("booking-slot").dataset.start = booking.slot.start;
   byId("booking-previous").textContent = booking.previousAppointmentId ?? "—";
+  const change = booking.dmsChange;
+  const dealer = byId("booking-dms-change");
+  dealer.textContent = change ? `${change.action} (by the dealer, in the DMS)` : "—";
+  dealer.dataset.action = change?.action ?? "";
+  watchEnquiry();
   byId("move-hint").hidden = !state.moving;
   byId("move").disabled = state.moving;
 }

@@ -292,3 +292,35 @@ test("the page calls the functions cross-origin, and CORS lets it", TIMEOUT, asy
     assert.ok(files.includes(file), `${file} from ${consoleOrigin}: ${files}`);
   }
 });
+
+test("a change the dealer makes in the DMS arrives on the card (onSnapshot)", TIMEOUT, async () => {
+  const { page } = alice; // still signed in as customer A
+  const [first, , third] = await showSlots(page, UK, bookableDate(7));
+  await act(page, slotItem(page, first).getByTestId("book"));
+  await assertNoError(page);
+  const booked = await card(page);
+  assert.equal(await text(page, "booking-dms-change"), "—");
+
+  // The dealer moves it in the DMS: the sandbox posts Keyloop's event to keyloopEvents, which
+  // reads the repair order back and writes the enquiry; the page's listener shows it.
+  const dealer = async (action, body = {}) => {
+    const response = await fetch(
+      `${stack.sandboxUrl}/_sandbox/appointments/${booked.appointmentId}/${action}`,
+      { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } },
+    );
+    assert.equal(response.status, 200, `dealer ${action}`);
+  };
+  const wire = new Date(third).toISOString().replace(/\.\d+Z$/, ".000Z");
+  await dealer("move", { dueInDateTime: wire });
+  await page.locator('[data-testid="booking-dms-change"][data-action="MOVED_IN_DMS"]').waitFor();
+  const moved = await card(page);
+  assert.equal(Date.parse(moved.slotStart), Date.parse(third));
+  assert.equal(moved.status, "BOOKED");
+  assert.equal(moved.appointmentId, booked.appointmentId, "the same appointment, moved");
+
+  await dealer("cancel");
+  await page.locator('[data-testid="booking-dms-change"][data-action="CANCELLED_IN_DMS"]').waitFor();
+  assert.equal((await card(page)).status, "CANCELLED");
+  assert.equal(await enquiryStatus(booked.enquiryId), "CANCELLED");
+  assert.deepEqual(alice.errors, [], "no uncaught error in the page");
+});

@@ -44,12 +44,18 @@ def test_deploy_discovers_the_python_functions(found: dict[str, Any]) -> None:
         "cancelBooking",
         "rearrangeBooking",
         "reconcileBookings",
+        "keyloopEvents",
+        "syncDmsBookings",
     }
     assert {e["region"][0] for e in endpoints.values()} == {"europe-west2"}
     assert endpoints["createBooking"]["trigger"] == "callableTrigger"
     assert endpoints["reconcileBookings"]["trigger"] == "scheduleTrigger"
     assert endpoints["createBooking"]["secrets"] == ["KEYLOOP_CLIENT_ID", "KEYLOOP_CLIENT_SECRET"]
     assert endpoints["createBooking"]["maxInstances"] == 10
+    assert endpoints["keyloopEvents"]["trigger"] == "httpsTrigger"
+    assert "KEYLOOP_EVENTS_SECRET" in endpoints["keyloopEvents"]["secrets"]
+    assert "KEYLOOP_EVENTS_SECRET" not in endpoints["createBooking"]["secrets"]
+    assert endpoints["syncDmsBookings"]["trigger"] == "scheduleTrigger"
 
 
 def test_gunicorn_threads_match_each_functions_concurrency(found: dict[str, Any]) -> None:

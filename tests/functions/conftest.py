@@ -11,6 +11,7 @@ from google.cloud import firestore
 from devtools.firestore_emulator import FirestoreEmulator
 from devtools.seed import DEMO_SUPPLIERS
 from keyloop_sandbox import SandboxServer
+from tests.functions.events_endpoint import EVENTS_SECRET, EventsEndpoint
 from tests.functions.harness import PROJECT, Harness, callable_app
 from visn import clients, suppliers
 
@@ -55,3 +56,14 @@ def keyloop_sandbox_reset(sandbox: SandboxServer) -> None:
     import requests
 
     requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5).raise_for_status()
+
+
+@pytest.fixture
+def events(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsEndpoint]:
+    """keyloopEvents on a real socket, with the sandbox subscribed to it (as Keyloop would be)."""
+    monkeypatch.setenv("KEYLOOP_EVENTS_SECRET", EVENTS_SECRET)
+    endpoint = EventsEndpoint()
+    harness.sandbox_post("subscriptions", {"url": endpoint.url, "secret": EVENTS_SECRET})
+    yield endpoint
+    harness.http.delete(f"{harness.sandbox.url}/_sandbox/subscriptions", timeout=5)
+    endpoint.close()

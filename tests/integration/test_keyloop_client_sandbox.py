@@ -603,3 +603,28 @@ def test_a_failed_token_fetch_is_shared_by_the_callers_waiting_for_it(
     assert all(isinstance(e, KeyloopUnavailableError) for e in errors)
     assert _counts(sandbox)["availability"] == 0
     assert _counts(sandbox)["token"] == 1
+
+
+@pytest.mark.parametrize("mode", ["basic", "form", "either"])
+def test_a_tenant_set_up_either_way_gives_a_token(sandbox: SandboxServer, mode: str) -> None:
+    _control(sandbox, "POST", "config", {"tokenAuth": mode})
+    client = _client(sandbox.url)
+    try:
+        assert _availability(client) is not None
+    finally:
+        client.close()
+    assert [r["status"] for r in _requests(sandbox, "token")] == [200]
+
+
+def test_repair_order_read_back_follows_the_dealer(
+    sandbox: SandboxServer, client: KeyloopClient
+) -> None:
+    booked = client.create_appointment(UTC_STORE, _booking("op-ro"))
+    order = client.get_repair_order(UTC_STORE, booked.appointment_id)
+    assert order is not None
+    assert (order.status, order.due_in) == ("CREATED", WINTER_09_UTC)
+    _control(sandbox, "POST", f"appointments/{booked.appointment_id}/cancel", {})
+    cancelled = client.get_repair_order(UTC_STORE, booked.appointment_id)
+    assert cancelled is not None
+    assert cancelled.status == "CANCELLED"
+    assert client.get_repair_order(UTC_STORE, "no-such-repair-order") is None

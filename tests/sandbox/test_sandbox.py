@@ -556,7 +556,14 @@ def test_request_log_counts_every_api_call(sandbox: SandboxServer) -> None:
 
     log = _get_json(sandbox, "/_sandbox/requests")
 
-    assert log["counts"] == {"token": 1, "availability": 2, "create": 1, "cancel": 1, "other": 1}
+    assert log["counts"] == {
+        "token": 1,
+        "availability": 2,
+        "create": 1,
+        "cancel": 1,
+        "repairOrder": 0,
+        "other": 1,
+    }
     assert [r["seq"] for r in log["requests"]] == [1, 2, 3, 4, 5, 6]
     assert [r["status"] for r in log["requests"]] == [200, 200, 401, 201, 204, 404]
     availability = log["requests"][1]

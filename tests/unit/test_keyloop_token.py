@@ -53,7 +53,11 @@ def test_token_request_shape_and_string_expiry(
     assert len(token_calls) == 1
     req = token_calls[0]
     assert parse_qs(urlsplit(str(req.url)).query) == {"grant_type": ["client_credentials"]}
-    assert req.body == "grant_type=client_credentials"
+    assert parse_qs(str(req.body)) == {
+        "grant_type": ["client_credentials"],
+        "client_id": ["client-1"],
+        "client_secret": [SECRET],
+    }
     expected = base64.b64encode(f"client-1:{SECRET}".encode()).decode()
     assert req.headers["Authorization"] == f"Basic {expected}"
     assert [bearer_of(r) for r in sent(rsps, "/availability")] == [TOKEN, TOKEN]

@@ -38,7 +38,9 @@ def test_import_main_is_cheap_and_offline() -> None:
         "cancelBooking",
         "createBooking",
         "getAvailability",
+        "keyloopEvents",
         "rearrangeBooking",
         "reconcileBookings",
+        "syncDmsBookings",
     ]
     assert loaded == "loaded:"  # none of the heavy modules
