@@ -3,7 +3,8 @@
 1. Claim (uid, idempotencyKey) in Firestore before calling Keyloop.
 2. Create the Keyloop appointment; `details.externalReference` = our operation id.
 3. Record the appointment id on the operation (from here it is on a durable record).
-4. Write the enquiry and complete the operation in one atomic batch.
+4. Write the enquiry, with ViSN's next enquiry number, and complete the operation in one
+   transaction.
 5. If 3 or 4 fails: cancel the appointment; if that fails too, a compensation record (or,
    with Firestore down, an ERROR log) keeps it for the reconciler.
 """
@@ -18,7 +19,7 @@ from google.cloud.firestore import Client
 
 from keyloop import Address, Appointment, KeyloopError, NewAppointment, Store
 
-from . import clock, compensations, db, enquiries, operations, telemetry
+from . import clock, compensations, enquiries, enquiry_numbers, operations, retention, telemetry
 from .caller import Caller
 from .clients import firestore_client, keyloop_client
 from .dms import undo_booking
@@ -203,13 +204,23 @@ def _write_enquiry(
             )
         ],
     }
-    batch = client.batch()
-    batch.create(enquiries.ref(client, claim.enquiry_id), enquiry)
-    batch.update(
-        operations.ref(client, claim.op_id),
-        {"status": OpStatus.COMPLETED.value, "result": result, "updatedAt": clock.now()},
+    # ViSN's enquiry number is taken in this same commit (visn/enquiry_numbers.py says why).
+    result[enquiry_numbers.FIELD] = enquiry_numbers.create_numbered(
+        client,
+        enquiries.ref(client, claim.enquiry_id),
+        enquiry,
+        lambda number: [
+            (
+                operations.ref(client, claim.op_id),
+                {
+                    "status": OpStatus.COMPLETED.value,
+                    "result": {**result, enquiry_numbers.FIELD: number},
+                    "updatedAt": clock.now(),
+                    **retention.operation_fields(OpStatus.COMPLETED),
+                },
+            )
+        ],
     )
-    batch.commit(**db.call_options())
 
 
 def _compensate(

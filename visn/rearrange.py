@@ -20,7 +20,7 @@ from google.cloud.firestore import ArrayUnion, Client
 
 from keyloop import Appointment, Store
 
-from . import clock, compensations, db, enquiries, operations
+from . import clock, compensations, db, enquiries, operations, retention
 from .booking import appointment_request, book, require_future, result_slot
 from .caller import Caller
 from .clients import firestore_client
@@ -155,7 +155,12 @@ def _move_enquiry(
     )
     batch.update(
         operations.ref(client, claim.op_id),
-        {"status": OpStatus.COMPLETED.value, "result": result, "updatedAt": clock.now()},
+        {
+            "status": OpStatus.COMPLETED.value,
+            "result": result,
+            "updatedAt": clock.now(),
+            **retention.operation_fields(OpStatus.COMPLETED),
+        },
     )
     owed = compensations.record(
         store,

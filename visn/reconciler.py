@@ -28,7 +28,7 @@ from google.cloud.firestore import Client
 
 from keyloop import KeyloopError
 
-from . import clock, compensations, db
+from . import clock, compensations, db, retention
 from .clients import firestore_client, keyloop_client
 from .compensations import COMPENSATIONS, CompensationStatus
 from .operations import OPERATIONS, OpStatus
@@ -186,6 +186,7 @@ def _work_compensation(
             "status": CompensationStatus.DONE.value,
             "updatedAt": clock.now(),
             "doneBy": report.run_id,
+            **retention.compensation_done_fields(),
         },
         **db.call_options(),
     )
@@ -237,7 +238,11 @@ def _close_operation(client: Client, operation_id: str | None) -> None:
     snapshot = ref.get(**db.call_options())
     if snapshot.exists and (snapshot.to_dict() or {}).get("status") == OpStatus.COMPENSATING:
         ref.update(
-            {"status": OpStatus.COMPENSATED.value, "updatedAt": clock.now()},
+            {
+                "status": OpStatus.COMPENSATED.value,
+                "updatedAt": clock.now(),
+                **retention.operation_fields(OpStatus.COMPENSATED),
+            },
             option=client.write_option(last_update_time=snapshot.update_time),
             **db.call_options(),
         )

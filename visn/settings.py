@@ -21,5 +21,10 @@ KEYLOOP_CREDENTIALS_SECRET = StringParam(
 KEYLOOP_CONNECT_TIMEOUT_MS = IntParam("KEYLOOP_CONNECT_TIMEOUT_MS", default=3050)
 KEYLOOP_READ_TIMEOUT_MS = IntParam("KEYLOOP_READ_TIMEOUT_MS", default=10000)
 FIRESTORE_TIMEOUT_MS = IntParam("FIRESTORE_TIMEOUT_MS", default=5000)
+SUPPLIERS_COLLECTION = StringParam(
+    "SUPPLIERS_COLLECTION",
+    default="suppliers",
+    description="Where ViSN keeps its supplier (service unit) records, a collection path",
+)
 
 SECRETS = [KEYLOOP_CLIENT_ID, KEYLOOP_CLIENT_SECRET]

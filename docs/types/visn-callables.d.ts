@@ -113,6 +113,7 @@ export interface CreateBookingResult {
   appointmentId: string;
   appointmentReference: string | null;
   enquiryId: string;
+  enquiryNumber: number;
   slot: BookedSlot;
   status: "BOOKED";
 }

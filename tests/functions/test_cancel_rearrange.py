@@ -8,6 +8,7 @@ import pytest
 
 from tests.functions.harness import ALICE_COLLEAGUE, BOB, Harness, firestore_outage
 from tests.functions.test_create_booking import booking
+from visn.namespace import COMPENSATIONS
 
 NEW_SLOT = {"start": "2027-01-13T14:00:00+00:00"}
 
@@ -117,7 +118,7 @@ def test_rearrange_make_before_break(harness: Harness) -> None:
     assert moved["action"] == "REARRANGED"
     assert moved["fromAppointmentId"] == created["appointmentId"]
     assert moved["fromSlot"]["start"] == "2027-01-12T10:00:00+00:00"
-    (record,) = harness.docs("compensations").values()
+    (record,) = harness.docs(COMPENSATIONS).values()
     assert (record["appointmentId"], record["status"]) == (created["appointmentId"], "DONE")
     # Replay: same answer, no Keyloop call.
     before = harness.upstream_counts()
@@ -180,7 +181,7 @@ def test_rearrange_old_cancel_fails_still_succeeds(
     assert result["previousAppointmentId"] == created["appointmentId"]
     statuses = {a["appointmentId"]: a["status"] for a in harness.appointments()}
     assert statuses == {created["appointmentId"]: "BOOKED", result["appointmentId"]: "BOOKED"}
-    (record,) = harness.docs("compensations").values()
+    (record,) = harness.docs(COMPENSATIONS).values()
     assert record["appointmentId"] == created["appointmentId"]
     assert record["status"] == "PENDING"
     assert record["attempts"] == 1

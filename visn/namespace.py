@@ -1,0 +1,18 @@
+"""Every Firestore collection that is ours, named here and nowhere else.
+
+ViSN's database is shared: our collections carry one prefix so that they cannot clash with
+ViSN's, and so that our rules block, indexes and TTL policies (which Firestore keys on the
+collection id, wherever it occurs) can only ever apply to our data. ViSN's own documents are
+reached through their own modules: `suppliers`, `enquiries`, `enquiry_numbers`.
+"""
+
+from __future__ import annotations
+
+PREFIX = "liveDiary_"
+
+# The booking saga's durable state, one document per (user, idempotency key).
+OPERATIONS = f"{PREFIX}bookingOperations"
+# Keyloop appointments we still owe a cancel for, worked by the reconciler.
+COMPENSATIONS = f"{PREFIX}compensations"
+
+OURS = (OPERATIONS, COMPENSATIONS)
