@@ -22,6 +22,7 @@ enquiries`) is only read, to check the invariant.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,7 +36,9 @@ ABANDONED = "ancillary/abandonedEnquiries/enquiries"
 FIELD = "enquiryNumber"  # on the enquiry, as ViSN names it
 COUNT = "count"
 MAX_SHARDS = 1000  # a guard: ViSN's counter is a small fixed set
+MAX_ATTEMPTS = 10
 _pick = random.SystemRandom()
+_one_taker_per_process = threading.Lock()
 
 
 class CounterMissingError(RuntimeError):
@@ -80,7 +83,11 @@ def create_numbered(
             transaction.update(ref, fields)
         return number
 
-    number: int = attempt(client.transaction())
+    # Every taker reads every shard, so takers serialise (that is what makes numbers unique)
+    # and two at once abort each other. Within one instance, take turns instead of aborting;
+    # other instances and ViSN's own takers still contend: more attempts than the default 5.
+    with _one_taker_per_process:
+        number: int = attempt(client.transaction(max_attempts=MAX_ATTEMPTS))
     return number
 
 

@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 SUPPLIER_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 SERVICE_TYPES = ("SERVICE", "MOT", "REPAIR", "TYRE", "GLASS")
 OPTIONAL_SERVICES = ("COLLECTION_AND_DELIVERY", "COURTESY_CAR", "WHILE_YOU_WAIT")
-SUPPLIER_FIELDS = ("supplierId", "name", "timezone", "liveDiaryProvider")
-OPTIONAL_FIELDS = ("name", "timezone")  # without a timezone, the record's locale decides
+SUPPLIER_FIELDS = ("supplierId", "name", "locale", "timezone", "liveDiaryProvider")
+# Without a timezone, the record's locale decides. `name` and `locale` are ViSN's: checked
+# (a file may copy them from the record, for the reader), never written.
+OPTIONAL_FIELDS = ("name", "locale", "timezone")
 WRITTEN_FIELDS = ("timezone", "liveDiaryProvider")  # ours to write in ViSN's record
 PROVIDER_FIELDS = tuple(LiveDiaryProviderConfig.model_fields)
 ID_FIELDS = ("groupMappingId", "supplierMappingId", "enterpriseId", "storeId")
@@ -174,6 +176,7 @@ def check_supplier(value: Any, path: str, report: Report) -> SupplierEntry | Non
     checks = {
         "supplierId": _supplier_id_problems,
         "name": _name_problems,
+        "locale": _locale_problems,
         "timezone": check_timezone,
     }
     for name, check in checks.items():
@@ -274,6 +277,12 @@ def _name_problems(value: Any, path: str) -> list[Problem]:
         return [Problem(path, "must be a non-blank string")]
     if len(value) > MAX_NAME_LENGTH:
         return [Problem(path, f"must be at most {MAX_NAME_LENGTH} characters")]
+    return []
+
+
+def _locale_problems(value: Any, path: str) -> list[Problem]:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2}_[A-Z]{2}", value):
+        return [Problem(path, "must be a locale such as en_GB or en_IE")]
     return []
 
 
