@@ -4,6 +4,7 @@ and our own records expiring (Firestore TTL) without any saga read depending on 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +15,11 @@ from tests.functions.harness import ALICE, Harness
 from tests.functions.test_cancel_rearrange import rearrange
 from tests.functions.test_create_booking import KEY, booking
 from visn import booking as booking_module
-from visn import reconciler, retention, suppliers
+from visn import enquiries, reconciler, retention, suppliers
 from visn.namespace import COMPENSATIONS, OPERATIONS, PREFIX
 from visn.operations import operation_id
 
+ROOT = Path(__file__).resolve().parents[2]
 ASK = {"supplierId": UK_SUPPLIER, "date": "2027-01-12", "serviceTypes": ["SERVICE"]}
 
 
@@ -57,6 +59,23 @@ def test_time_zone_from_an_explicit_field_else_the_locale(
     )
     answer = harness.call("getAvailability", {**ASK, "supplierId": IE_SUPPLIER}).result
     assert answer["timezone"] == zone
+
+
+# -- ViSN's enquiries ---------------------------------------------------------------------------
+
+
+def test_the_enquiry_we_write_has_exactly_the_documented_fields(harness: Harness) -> None:
+    created = harness.call("createBooking", booking()).result
+    enquiry = harness.doc("enquiries", created["enquiryId"])
+    assert enquiry is not None
+    assert set(enquiry) == enquiries.CREATED_FIELDS
+    harness.call("cancelBooking", {"enquiryId": created["enquiryId"]})
+    after = harness.doc("enquiries", created["enquiryId"])
+    assert after is not None
+    assert {k for k in after if after[k] != enquiry.get(k)} <= enquiries.UPDATED_FIELDS
+    documented = (ROOT / "docs" / "visn-data.md").read_text()
+    for name in enquiries.CREATED_FIELDS | enquiries.UPDATED_FIELDS:
+        assert f"`{name}`" in documented, name
 
 
 # -- our collections and their retention --------------------------------------------------------
