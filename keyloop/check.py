@@ -35,9 +35,9 @@ from .errors import (
     KeyloopBadResponseError,
     KeyloopConfigurationError,
     KeyloopError,
+    KeyloopGatewayNotFoundError,
     KeyloopInvalidRequestError,
     KeyloopNotEntitledError,
-    KeyloopNotFoundError,
     KeyloopRateLimitedError,
     KeyloopRejectedError,
     KeyloopTimeoutError,
@@ -75,7 +75,7 @@ HINTS: tuple[tuple[type[KeyloopError], str], ...] = (
         "the app is not entitled to the appointments API product: ask Keyloop to add it",
     ),
     (
-        KeyloopNotFoundError,
+        KeyloopGatewayNotFoundError,
         "check enterprise/store ids: Keyloop does not know this store (or it is not "
         "enabled for this app)",
     ),

@@ -23,9 +23,10 @@ from urllib3.util.retry import Retry
 from . import faults
 from .availability import AvailabilityShapeError, parse_availability
 from .config import KeyloopSettings
-from .credentials import CredentialsProvider
+from .credentials import ClientCredentials, CredentialsProvider
 from .errors import (
     KeyloopBadResponseError,
+    KeyloopCredentialsUnavailableError,
     KeyloopError,
     KeyloopIndeterminateError,
     KeyloopInvalidRequestError,
@@ -127,16 +128,22 @@ class KeyloopClient:
         body = _create_body(store, request)
         url = self._appointments_url(store)
         response, cid = self._api_call("create", "POST", url, body, self._create)
-        payload = _json_body(response, "create", cid)
-        appointment_id = payload.get("appointmentId") if isinstance(payload, dict) else None
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = None
+        payload: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+        appointment_id = payload.get("appointmentId")
         if not isinstance(appointment_id, str) or not _ID_PATTERN.fullmatch(appointment_id):
-            # Booked, but we cannot tell which appointment: the outcome is as good as unknown.
+            # A 2xx says it booked, but not which appointment (empty, HTML, no id): as good
+            # as an unknown outcome. Never "not booked": a retry could book twice.
             raise KeyloopIndeterminateError(
-                "create answered without a usable appointmentId",
+                "create answered 2xx without a usable appointmentId",
                 status=response.status_code,
                 correlation_id=cid,
             )
-        details = payload.get("details") if isinstance(payload.get("details"), dict) else {}
+        raw_details = payload.get("details")
+        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
         reference = details.get("appointmentReference")
         return Appointment(
             appointment_id=appointment_id,
@@ -146,9 +153,14 @@ class KeyloopClient:
         )
 
     def cancel_appointment(self, store: Store, appointment_id: str) -> None:
-        """Cancel; an appointment that is already gone (404) counts as cancelled."""
+        """Cancel; an appointment the API says is gone (its own 404) counts as cancelled.
+
+        A gateway fault 404 (wrong path or store ids) is an error: the appointment may live.
+        """
         url = f"{self._appointments_url(store)}/{_id(appointment_id)}"
-        self._api_call("cancel", "DELETE", url, None, self._idempotent, ok_statuses=(404,))
+        self._api_call(
+            "cancel", "DELETE", url, None, self._idempotent, accept=faults.is_resource_gone
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -165,7 +177,7 @@ class KeyloopClient:
         url: str,
         body: dict[str, Any] | None,
         policy: Retry,
-        ok_statuses: tuple[int, ...] = (),
+        accept: Callable[[requests.Response], bool] | None = None,
     ) -> tuple[requests.Response, str]:
         """One logical call: bearer token, one refresh-and-retry on a token 401, error mapping.
 
@@ -183,7 +195,7 @@ class KeyloopClient:
                 if status == 401 and attempt == 1 and faults.is_token_fault(response):
                     self._tokens.invalidate(token)
                     continue
-                if response.ok or status in ok_statuses:
+                if response.ok or (accept is not None and accept(response)):
                     self._observe(operation, cid, status, started, "ok")
                     return response, cid
                 raise faults.error_for_response(operation, response, cid)
@@ -217,7 +229,7 @@ class KeyloopClient:
         status: int | None = None
         try:
             for attempt in (1, 2):
-                creds = self._credentials.get()
+                creds = self._get_credentials(cid)
                 sent_at = self._clock()
                 response = self._send(
                     "token",
@@ -242,6 +254,19 @@ class KeyloopClient:
         except Exception as exc:
             self._observe("token", cid, status, started, type(exc).__name__)
             raise
+
+    def _get_credentials(self, cid: str) -> ClientCredentials:
+        """The client's credentials; a secret store that fails is an error of ours, with
+        nothing sent to Keyloop (so a create that meets it has provably booked nothing)."""
+        try:
+            return self._credentials.get()
+        except KeyloopError:
+            raise
+        except Exception as exc:
+            raise KeyloopCredentialsUnavailableError(
+                f"keyloop credentials could not be read ({type(exc).__name__})",
+                correlation_id=cid,
+            ) from None
 
     def _observe(self, operation: str, cid: str, status: int | None, t0: float, out: str) -> None:
         if self._observer is not None:

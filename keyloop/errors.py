@@ -41,6 +41,10 @@ class KeyloopConfigurationError(KeyloopError):
     """Base URL or credentials missing or malformed: nothing was sent."""
 
 
+class KeyloopCredentialsUnavailableError(KeyloopConfigurationError):
+    """The credentials store (Secret Manager) could not be read: nothing was sent."""
+
+
 class KeyloopInvalidRequestError(KeyloopError, ValueError):
     """Our own arguments are unusable (e.g. an id that would change the URL path): nothing sent."""
 
@@ -85,6 +89,13 @@ class KeyloopRateLimitedError(KeyloopError):
 
 class KeyloopUnavailableError(KeyloopError):
     """Keyloop could not be reached or answered 5xx; the request had no effect."""
+
+
+class KeyloopGatewayNotFoundError(KeyloopUnavailableError):
+    """Apigee itself answered 404 (no proxy or target for the path, e.g. wrong store ids).
+
+    The DMS never saw the request: nothing changed, and nothing is known of the resource.
+    """
 
 
 class KeyloopTimeoutError(KeyloopError):

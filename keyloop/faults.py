@@ -10,6 +10,7 @@ from .errors import (
     KeyloopAuthenticationError,
     KeyloopConflictError,
     KeyloopError,
+    KeyloopGatewayNotFoundError,
     KeyloopIndeterminateError,
     KeyloopNotEntitledError,
     KeyloopNotFoundError,
@@ -18,11 +19,19 @@ from .errors import (
     KeyloopUnavailableError,
 )
 
+# Statuses after which a create may have booked (the request reached the gateway).
+CREATE_UNKNOWN_STATUSES = frozenset({502, 504})
+
 _NOT_ENTITLED_CODES = frozenset(
     {"keymanagement.service.invalidapicallasnoapiproductmatchfound", "oauth.v2.apiproductmismatch"}
 )
 _NOT_ENTITLED_TEXT = "no apiproduct match"
 _RATE_LIMIT_PREFIX = "policies.ratelimit."
+# Apigee's own "nothing here" (**known**): no proxy matches the path, or the proxy found no
+# target for it (as with wrong enterprise/store ids). The DMS never saw the request.
+GATEWAY_NOT_FOUND_CODES = frozenset(
+    {"messaging.adaptors.http.flow.applicationnotfound", "classification.applicationnotfound"}
+)
 
 
 def fault_code(response: requests.Response) -> str | None:
@@ -37,6 +46,29 @@ def fault_code(response: requests.Response) -> str | None:
         if isinstance(body.get(key), str):
             return str(body[key])
     return None
+
+
+def is_gateway_fault(response: requests.Response) -> bool:
+    """The answer is Apigee's own fault (a `fault` object), not the appointment API's."""
+    return isinstance(_body(response).get("fault"), dict)
+
+
+def is_resource_gone(response: requests.Response) -> bool:
+    """A 404 that the appointment API itself gave for the resource asked about.
+
+    Only that means "gone": a gateway fault 404 (wrong path or ids) says nothing about the
+    appointment, and neither does a 404 that is not the API's JSON (e.g. an HTML page).
+    """
+    return response.status_code == 404 and _is_api_answer(response)
+
+
+def _is_api_answer(response: requests.Response) -> bool:
+    """A JSON object that is not Apigee's fault: the API behind the gateway answered."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and not isinstance(body.get("fault"), dict)
 
 
 def is_token_fault(response: requests.Response) -> bool:
@@ -61,15 +93,18 @@ def error_for_response(operation: str, response: requests.Response, cid: str) ->
     if status == 403:
         return KeyloopNotEntitledError(f"{what}: forbidden", **kw)
     if status == 404:
+        if (code or "").lower() in GATEWAY_NOT_FOUND_CODES or not _is_api_answer(response):
+            return KeyloopGatewayNotFoundError(f"{what}: gateway found no such path", **kw)
         return KeyloopNotFoundError(f"{what}: not found", **kw)
     if status == 409:
         return KeyloopConflictError(f"{what}: conflict (slot taken)", **kw)
     if 400 <= status < 500:
         return KeyloopRejectedError(f"{what}: rejected", **kw)
-    if operation == "create" and status == 504:
-        # The gateway gave up waiting for the DMS, which may still have booked: assumed, see
-        # docs. 500/502/503 are taken as "the DMS did not book".
-        return KeyloopIndeterminateError(f"{what}: gateway timeout, outcome unknown", **kw)
+    if operation == "create" and status in CREATE_UNKNOWN_STATUSES:
+        # The gateway lost the DMS's answer (502) or gave up waiting for it (504): the DMS may
+        # have booked. 500 and 503 are taken as "the DMS did not book" (**assumed**, see
+        # docs/decisions.md).
+        return KeyloopIndeterminateError(f"{what}: gateway error, outcome unknown", **kw)
     return KeyloopUnavailableError(f"{what}: upstream error", **kw)
 
 

@@ -11,7 +11,14 @@ from typing import Any
 from .config import StoreConfig
 from .jsonbody import BadRequestError, child_object, non_empty_string, parse_object
 from .request import ApiRequest
-from .responses import Response, gateway_fault, json_error, method_not_allowed, not_found
+from .responses import (
+    Response,
+    gateway_fault,
+    json_error,
+    method_not_allowed,
+    no_such_store,
+    not_found,
+)
 from .state import Auth, SandboxState
 from .times import format_instant, parse_date, parse_instant, slot_starting_at
 
@@ -36,9 +43,7 @@ def handle_appointment_call(state: SandboxState, endpoint: str, request: ApiRequ
     enterprise_id, store_id = request.segments[1], request.segments[2]
     store = state.store(enterprise_id, store_id)
     if store is None:
-        return json_error(
-            404, "STORE_NOT_FOUND", f"No store {store_id} in enterprise {enterprise_id}"
-        )
+        return no_such_store()
     try:
         if endpoint == "availability":
             return _availability(state, store, parse_object(request.body))

@@ -1,17 +1,21 @@
 """Scripted faults for the next requests to one endpoint.
 
-`POST /_sandbox/faults` queues `{"endpoint", "count"=1, "status"?, "body"?, "headers"?,
-"stallSeconds"=0, "drop"=false, "process"=false}` for `token`, `availability`, `create` or
-`cancel`. Each of the next `count` requests to that endpoint takes the fault; several faults
-queued for one endpoint are used up in FIFO order. A request that takes a fault is handled so:
+`POST /_sandbox/faults` queues `{"endpoint", "count"=1, "status"?, "body"?, "rawBody"?,
+"headers"?, "stallSeconds"=0, "stallAfterProcessing"=false, "drop"=false, "process"=false}`
+for `token`, `availability`, `create` or `cancel`. Each of the next `count` requests to that
+endpoint takes the fault; several faults queued for one endpoint are used up in FIFO order.
+A request that takes a fault is handled so:
 
-1. `stallSeconds` > 0: sleep that long first (the request log shows `"stalled"` meanwhile).
+1. `stallSeconds` > 0: sleep that long first (the request log shows `"stalled"` meanwhile);
+   with `stallAfterProcessing`, sleep after step 2 instead (the DMS acted at once, and its
+   answer is held: a client that times out meanwhile never learns that it did).
 2. The request is processed normally (auth, validation, the booking really made) when `process`
    is true, or when the fault has neither `status` nor `drop` (a bare stall is slow but normal).
    Otherwise it is not processed at all.
 3. `drop`: the connection is closed with no response bytes (logged `"dropped"`).
    Else `status` given: that status is sent with `body` (default: a gateway fault JSON for the
-   status) and `headers` (e.g. `Retry-After`), whatever processing answered.
+   status), or `rawBody` as it is (text/html unless `headers` say otherwise: a body that is
+   not JSON), and `headers` (e.g. `Retry-After`), whatever processing answered.
    Else: the normal response is sent.
 
 A fault needs at least one of `status`, `drop` or `stallSeconds`. `DELETE /_sandbox/faults`
@@ -27,10 +31,21 @@ from http import HTTPStatus
 from typing import Any
 
 from .jsonbody import BadRequestError, boolean, number, reject_unknown_keys, string_map
-from .responses import Response, fault_body
+from .responses import RawBody, Response, fault_body
 
 FAULT_ENDPOINTS = ("token", "availability", "create", "cancel")
-_FIELDS = ("endpoint", "count", "status", "body", "headers", "stallSeconds", "drop", "process")
+_FIELDS = (
+    "endpoint",
+    "count",
+    "status",
+    "body",
+    "rawBody",
+    "headers",
+    "stallSeconds",
+    "stallAfterProcessing",
+    "drop",
+    "process",
+)
 _MAX_STALL_SECONDS = 600.0
 
 # What Apigee itself says for the statuses a gateway typically produces.
@@ -62,6 +77,8 @@ class Fault:
     stall_seconds: float = 0.0
     drop: bool = False
     process: bool = False
+    raw_body: str | None = None
+    stall_after_processing: bool = False
 
     @property
     def processes_request(self) -> bool:
@@ -72,6 +89,8 @@ class Fault:
         """The scripted answer, or None when the normal answer is to be sent."""
         if self.status is None:
             return None
+        if self.raw_body is not None:
+            return Response(self.status, RawBody(self.raw_body), self.headers)
         body = self.body if self.body is not None else default_body(self.status)
         return Response(self.status, body, self.headers)
 
@@ -82,7 +101,9 @@ class Fault:
             "status": self.status,
             "body": self.body,
             "headers": dict(self.headers),
+            "rawBody": self.raw_body,
             "stallSeconds": self.stall_seconds,
+            "stallAfterProcessing": self.stall_after_processing,
             "drop": self.drop,
             "process": self.process,
         }
@@ -127,12 +148,24 @@ def parse_fault(data: dict[str, Any]) -> tuple[Fault, int]:
         stall_seconds=stall,
         drop=boolean(data.get("drop", False), "drop"),
         process=boolean(data.get("process", False), "process"),
+        raw_body=_optional_text(data.get("rawBody"), "rawBody"),
+        stall_after_processing=boolean(
+            data.get("stallAfterProcessing", False), "stallAfterProcessing"
+        ),
     )
     if fault.status is None and not fault.drop and fault.stall_seconds == 0:
         raise BadRequestError("A fault needs status, drop or stallSeconds")
-    if fault.body is not None and fault.status is None:
+    if (fault.body is not None or fault.raw_body is not None) and fault.status is None:
         raise BadRequestError("body needs a status")
+    if fault.body is not None and fault.raw_body is not None:
+        raise BadRequestError("give body or rawBody, not both")
     return fault, count
+
+
+def _optional_text(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRequestError(f"{name} must be a string")
 
 
 @dataclass

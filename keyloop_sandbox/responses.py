@@ -12,6 +12,13 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class RawBody:
+    """Bytes to send as they are (a body that is not JSON, e.g. a proxy's HTML page)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Response:
     """An HTTP answer: `body` is JSON-serialisable, or None for no body at all."""
 
@@ -36,8 +43,19 @@ def fault_body(faultstring: str, errorcode: str) -> dict[str, Any]:
 
 
 def not_found() -> Response:
-    """Any path the sandbox does not serve."""
-    return json_error(404, "NOT_FOUND", "No such endpoint")
+    """Any path no proxy serves: Apigee's own 404, as the real gateway answers it."""
+    return gateway_fault(
+        404,
+        "Unable to identify proxy for host: default and url: (path)",
+        "classification.ApplicationNotFound",
+    )
+
+
+def no_such_store() -> Response:
+    """Enterprise/store ids that match no target behind the proxy: Apigee's own 404 too."""
+    return gateway_fault(
+        404, "Application not found", "messaging.adaptors.http.flow.ApplicationNotFound"
+    )
 
 
 def method_not_allowed() -> Response:

@@ -25,7 +25,7 @@ from .control import handle_control
 from .faults import Fault
 from .request import ApiRequest, build_request, classify
 from .requestlog import DROPPED
-from .responses import Response, json_error, not_found
+from .responses import RawBody, Response, json_error, not_found
 from .state import SandboxState
 from .token_api import handle_token
 
@@ -140,11 +140,16 @@ class _Handler(BaseHTTPRequestHandler):
         entry, fault = state.begin_request(
             endpoint, request.method, request.path, request.correlation_id
         )
-        # Sleep outside any lock: latency first, then the fault's stall.
-        delay = state.latency_seconds() + (fault.stall_seconds if fault else 0.0)
+        # Sleep outside any lock: latency first, then the fault's stall (before processing,
+        # or after it with stallAfterProcessing).
+        stall = fault.stall_seconds if fault else 0.0
+        stall_after = fault is not None and fault.stall_after_processing
+        delay = state.latency_seconds() + (0.0 if stall_after else stall)
         if delay > 0:
             time.sleep(delay)
         response = _answer(state, endpoint, request, fault)
+        if stall_after:
+            time.sleep(stall)
         if fault is not None and fault.drop:
             state.finish_request(entry, DROPPED)
             self._drop()
@@ -171,12 +176,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, response: Response) -> None:
         has_body = response.status not in _NO_BODY_STATUSES
         payload = b""
-        if has_body and response.body is not None:
+        content_type = "application/json"
+        if has_body and isinstance(response.body, RawBody):
+            payload = response.body.text.encode("utf-8")
+            content_type = "text/html; charset=utf-8"
+        elif has_body and response.body is not None:
             payload = json.dumps(response.body).encode("utf-8")
         self.send_response(response.status)
         custom = {name.lower() for name in response.headers}
         if payload and "content-type" not in custom:
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
         for name, value in response.headers.items():
             if name.lower() != "content-length":
                 self.send_header(name, value)

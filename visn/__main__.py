@@ -1,6 +1,8 @@
 """Operator commands, against whatever Firestore and Keyloop the environment names.
 
     python -m visn reconcile [--stuck-after-minutes N] [--max-attempts N]
+    python -m visn operations list --state OUTCOME_UNKNOWN|NEEDS_ATTENTION
+    python -m visn operations resolve OPID --booked APPOINTMENT_ID | --not-booked
     python -m visn suppliers validate FILE.json
     python -m visn suppliers import FILE.json
     python -m visn keyloop-check --supplier ID [--date YYYY-MM-DD] [--service-type CODE]
@@ -36,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(json.dumps(report.as_dict()))
         return 0
+    if args.command == "operations":
+        return _operations(args)
     if args.command == "suppliers":
         from .onboarding import import_command, validate_command
 
@@ -59,8 +63,25 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     reconcile = commands.add_parser("reconcile", help="settle stale operations and owed cancels")
-    reconcile.add_argument("--stuck-after-minutes", type=float, default=10.0)
-    reconcile.add_argument("--max-attempts", type=int, default=5)
+    reconcile.add_argument(
+        "--stuck-after-minutes",
+        type=_stuck_after,
+        default=10.0,
+        help="leave items younger than this alone (at least the longest a call can run)",
+    )
+    reconcile.add_argument("--max-attempts", type=_positive, default=5)
+
+    ops = commands.add_parser("operations", help="items only a person can settle")
+    op_actions = ops.add_subparsers(dest="action", required=True)
+    listing = op_actions.add_parser("list", help="one line per item in that state")
+    listing.add_argument("--state", required=True, choices=("OUTCOME_UNKNOWN", "NEEDS_ATTENTION"))
+    resolve = op_actions.add_parser(
+        "resolve", help="settle an operation after checking the dealer's diary"
+    )
+    resolve.add_argument("operation_id", metavar="OPID")
+    found = resolve.add_mutually_exclusive_group(required=True)
+    found.add_argument("--booked", metavar="APPOINTMENT_ID", help="the appointment exists")
+    found.add_argument("--not-booked", action="store_true", help="there is no appointment")
 
     suppliers = commands.add_parser(
         "suppliers", help="check and import supplier files (docs/suppliers.md)"
@@ -93,6 +114,44 @@ def _parser() -> argparse.ArgumentParser:
         "--optional-service", metavar="CODE", help="also send this optional service's option id"
     )
     return parser
+
+
+def _operations(args: argparse.Namespace) -> int:
+    from .attention import ResolveError, list_items, resolve
+    from .clients import firestore_client
+
+    client = firestore_client()
+    if args.action == "list":
+        list_items(client, args.state, sys.stdout)
+        return 0
+    try:
+        done = resolve(client, args.operation_id, booked=args.booked)
+    except ResolveError as exc:
+        print(f"not resolved: {exc}", file=sys.stderr)
+        return 1
+    print(
+        json.dumps({"operationId": done.operation_id, "status": done.status, "action": done.action})
+    )
+    return 0
+
+
+def _stuck_after(value: str) -> float:
+    from .reconciler import MIN_STUCK_AFTER
+
+    minutes = float(value)
+    floor = MIN_STUCK_AFTER.total_seconds() / 60
+    if minutes < floor:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {floor:g}: a younger item may still be in a live call's hands"
+        )
+    return minutes
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def _date(value: str) -> date:

@@ -56,18 +56,26 @@ def record(
     appointment_id: str,
     *,
     supplier_id: str,
-    operation_id: str,
+    operation_id: str | None,
     why: str,
     not_before: timedelta = timedelta(0),
     error: KeyloopError | None = None,
+    enquiry_id: str | None = None,
 ) -> dict[str, Any]:
-    """The document of an owed cancel (to write alone or inside a batch)."""
+    """The document of an owed cancel (to write alone or inside a batch).
+
+    `settled` turns true once what waits on the cancel (an operation COMPENSATING, an enquiry
+    CANCELLING) has been closed: the reconciler closes them for a record that a person set
+    to DONE by hand too.
+    """
     return {
         "status": CompensationStatus.PENDING.value,
         "appointmentId": appointment_id,
         **store_fields(store),
         "supplierId": supplier_id,
         "operationId": operation_id,
+        "enquiryId": enquiry_id,
+        "settled": False,
         "why": why,
         "attempts": 0 if error is None else 1,
         "lastError": error_summary(error),
@@ -92,24 +100,30 @@ def save(client: Client, store: Store, appointment_id: str, **kwargs: Any) -> bo
     """Write the record; False (and an ERROR log) when even that fails."""
     document = record(store, appointment_id, **kwargs)
     try:
-        client.collection(COMPENSATIONS).document(compensation_id(store, appointment_id)).set(
-            document, **db.call_options()
-        )
+        ref(client, store, appointment_id).set(document, **db.call_options())
         return True
     except Exception as exc:
         log_cancel_owed(document, durable=False, cause=type(exc).__name__)
         return False
 
 
+def ref(client: Client, store: Store, appointment_id: str) -> Any:
+    return client.collection(COMPENSATIONS).document(compensation_id(store, appointment_id))
+
+
+def done_fields(**extra: Any) -> dict[str, Any]:
+    """A record whose cancel is done and whose waiters are closed."""
+    return {
+        "status": CompensationStatus.DONE.value,
+        "settled": True,
+        "updatedAt": clock.now(),
+        **retention.compensation_done_fields(),
+        **extra,
+    }
+
+
 def mark_done(client: Client, store: Store, appointment_id: str) -> None:
-    client.collection(COMPENSATIONS).document(compensation_id(store, appointment_id)).update(
-        {
-            "status": CompensationStatus.DONE.value,
-            "updatedAt": clock.now(),
-            **retention.compensation_done_fields(),
-        },
-        **db.call_options(),
-    )
+    ref(client, store, appointment_id).update(done_fields(), **db.call_options())
 
 
 def log_cancel_owed(document: dict[str, Any], *, durable: bool, cause: str | None = None) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from firebase_functions import logger
 from google.cloud.firestore import Client
 
 from keyloop import KeyloopError, Store
@@ -56,11 +55,11 @@ def undo_booking(
     supplier_id: str,
     operation_id: str,
     why: str,
-    record_on_operation: bool = True,
 ) -> None:
     """Take back an appointment we made but could not save: cancel it (or keep it on record),
-    then say so on the operation, so its key may be tried again once nothing is booked.
-    Recording is best effort: Firestore may be what failed."""
+    then settle the operation: COMPENSATED (the key may be tried again) or COMPENSATING (the
+    reconciler owes the cancel). Settling is retried once, then logged: Firestore may be what
+    failed."""
     cancelled = cancel_or_record(
         client,
         store,
@@ -69,13 +68,8 @@ def undo_booking(
         operation_id=operation_id,
         why=why,
     )
-    if not record_on_operation:
-        return
     status = OpStatus.COMPENSATED if cancelled else OpStatus.COMPENSATING
-    try:
-        operations.mark(client, operation_id, status)
-    except Exception:
-        logger.warn("could not record the compensation on the operation", operationId=operation_id)
+    operations.settle(client, operation_id, status, appointmentId=appointment_id)
 
 
 def _summary(

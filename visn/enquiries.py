@@ -8,6 +8,7 @@ in docs/visn-data.md. ViSN's own enquiry shape beyond `customerId`, `status` and
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -49,7 +50,12 @@ UPDATED_FIELDS = frozenset({"status", "cancelledAt", "slot", "dms", "updatedAt",
 
 class EnquiryStatus(StrEnum):
     BOOKED = "BOOKED"
+    CANCELLING = "CANCELLING"  # cancel asked for and on record; Keyloop not yet confirmed
     CANCELLED = "CANCELLED"
+
+
+# Who an entry names when no user made the change (the reconciler, an operator command).
+SYSTEM = "SYSTEM"
 
 
 def new_id(client: Client) -> str:
@@ -83,6 +89,15 @@ def store_of(enquiry: dict[str, Any]) -> Store:
     return store_from(enquiry["dms"])
 
 
-def history_entry(action: str, caller: Caller, **fields: Any) -> dict[str, Any]:
-    # Server timestamps are not allowed inside arrays: the entry carries our clock's time.
-    return {"action": action, "at": clock.now(), "by": caller.uid, **fields}
+def history_entry(action: str, caller: Caller | str, **fields: Any) -> dict[str, Any]:
+    """One history entry, by a user or by `SYSTEM`.
+
+    Server timestamps are not allowed inside arrays: the entry carries our clock's time."""
+    by = caller if isinstance(caller, str) else caller.uid
+    return {"action": action, "at": clock.now(), "by": by, **fields}
+
+
+def slot_started(enquiry: dict[str, Any]) -> bool:
+    """Whether the booked slot has begun: a started appointment is the workshop's now."""
+    start = (enquiry.get("slot") or {}).get("start")
+    return isinstance(start, str) and datetime.fromisoformat(start) <= clock.now()

@@ -41,6 +41,10 @@ _pick = random.SystemRandom()
 _one_taker_per_process = threading.Lock()
 
 
+class EnquiryExistsError(RuntimeError):
+    """Another write made the enquiry this one was to create."""
+
+
 class CounterMissingError(RuntimeError):
     """The project has no usable enquiry number counter (a set-up error, not a user's)."""
 
@@ -70,13 +74,26 @@ def create_numbered(
     also_update: Callable[[int], Iterable[tuple[Any, dict[str, Any]]]] = lambda _: (),
 ) -> int:
     """Create the enquiry carrying the next number, with the updates `also_update(number)`
-    names in the same commit; returns the number.
+    names in the same commit; returns the number. Idempotent for the same operation: when
+    the enquiry is already there with our `operationId`, its number is returned and nothing
+    is written.
 
     Firestore retries the transaction when it contends with another taker; each attempt
     reads the counter afresh (and may draw another number)."""
 
     @firestore.transactional
     def attempt(transaction: Transaction) -> int:
+        # An earlier attempt of this very write may have committed although its call failed
+        # (the client then retries the transaction): its enquiry has the number already.
+        existing = enquiry_ref.get(transaction=transaction, timeout=db.call_options()["timeout"])
+        if existing.exists:
+            data = existing.to_dict() or {}
+            if (
+                data.get("operationId") != enquiry.get("operationId")
+                or _int(data.get(FIELD)) is None
+            ):
+                raise EnquiryExistsError(f"enquiry {enquiry_ref.id} exists and is not this one")
+            return int(data[FIELD])
         number = take(client, transaction)
         transaction.create(enquiry_ref, {**enquiry, FIELD: number})
         for ref, fields in also_update(number):
@@ -107,5 +124,8 @@ def abandoned_numbers(client: Client) -> set[int]:
 
 
 def _count(snapshot: Any) -> int | None:
-    value = (snapshot.to_dict() or {}).get(COUNT)
+    return _int((snapshot.to_dict() or {}).get(COUNT))
+
+
+def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -26,6 +26,7 @@ class Reason(StrEnum):
     ENQUIRY_NOT_FOUND = "ENQUIRY_NOT_FOUND"
     ENQUIRY_CANCELLED = "ENQUIRY_CANCELLED"
     SAME_SLOT = "SAME_SLOT"
+    APPOINTMENT_STARTED = "APPOINTMENT_STARTED"
     SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
     DMS_REJECTED = "DMS_REJECTED"
     DMS_UNAVAILABLE = "DMS_UNAVAILABLE"
@@ -54,6 +55,10 @@ _TABLE: dict[Reason, tuple[FunctionsErrorCode, str]] = {
     Reason.ENQUIRY_NOT_FOUND: (_E.NOT_FOUND, "The enquiry does not exist."),
     Reason.ENQUIRY_CANCELLED: (_E.FAILED_PRECONDITION, "The booking has been cancelled."),
     Reason.SAME_SLOT: (_E.INVALID_ARGUMENT, "The booking is already in that slot."),
+    Reason.APPOINTMENT_STARTED: (
+        _E.FAILED_PRECONDITION,
+        "The appointment has already started; please contact the dealer.",
+    ),
     Reason.SLOT_UNAVAILABLE: (_E.ABORTED, "That slot is no longer available."),
     Reason.DMS_REJECTED: (_E.FAILED_PRECONDITION, "The dealer's system refused the booking."),
     Reason.DMS_UNAVAILABLE: (

@@ -5,7 +5,10 @@
 3. In one batch: move the enquiry onto it (the old booking goes into history), complete the
    operation, and put the old appointment on a compensation record: the cancel we now owe
    is durable before we try it.
-4. Cancel the old appointment; if Keyloop fails, the record stays for the reconciler and the
+4. If 3 raised, read the operation back: applied means moved. Only a batch known not to have
+   been applied cancels the new appointment (the old booking stands); when even the read
+   fails, the reconciler settles it from the operation.
+5. Cancel the old appointment; if Keyloop fails, the record stays for the reconciler and the
    call still succeeds. docs/api.md says why not cancel first.
 """
 
@@ -21,42 +24,53 @@ from google.cloud.firestore import ArrayUnion, Client
 from keyloop import Appointment, Store
 
 from . import clock, compensations, db, enquiries, operations, retention
-from .booking import appointment_request, book, require_future, result_slot
 from .caller import Caller
 from .clients import firestore_client
 from .dms import cancel_or_record, undo_booking
 from .enquiries import EnquiryStatus
 from .errors import Reason, booking_error
 from .operations import Claimed, OpStatus, Replay
+from .saga import (
+    appointment_request,
+    book,
+    replay_first,
+    requested_slot,
+    require_future,
+    result_slot,
+)
 from .schemas import RearrangeBookingRequest
 from .suppliers import Supplier, live_supplier, resolve_services
 
 KIND = "rearrangeBooking"
 # The reconciler leaves a fresh record alone for this long: the call itself is cancelling.
-_OWN_CANCEL_GRACE = timedelta(minutes=2)
+OWN_CANCEL_GRACE = timedelta(minutes=2)
 
 
 def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[str, Any]:
-    require_future(request.slot)
     client = firestore_client()
     snapshot = enquiries.read_owned(client, request.enquiryId, caller)
     enquiry = snapshot.to_dict() or {}
     request_hash = operations.fingerprint(
         KIND, request.model_dump(mode="json", exclude={"idempotencyKey"})
     )
-    refusal = _refusal(enquiry, request)
-    if refusal is not None:
-        # A completed replay reads as a refusal (the enquiry has moved): answer the replay.
-        done = operations.completed_result(client, caller.uid, request.idempotencyKey, request_hash)
-        if done is not None:
-            return done
-        raise booking_error(refusal)
-    supplier, _ = live_supplier(enquiry["supplierId"])
-    # Today's mapping of the booked services: the new appointment is a new Keyloop booking.
-    products, option = resolve_services(
-        supplier, list(enquiry.get("serviceTypes") or []), enquiry.get("optionalService")
-    )
-    store = enquiries.store_of(enquiry)
+
+    def check() -> tuple[Supplier, Store, list[str], str | None]:
+        refusal = _refusal(enquiry, request)
+        if refusal is not None:
+            raise booking_error(refusal)  # a completed replay reads as one: the enquiry moved
+        require_future(request.slot)
+        supplier, _ = live_supplier(enquiry["supplierId"])
+        # Today's mapping of the booked services: the new appointment is a new Keyloop booking.
+        products, option = resolve_services(
+            supplier, list(enquiry.get("serviceTypes") or []), enquiry.get("optionalService")
+        )
+        return supplier, enquiries.store_of(enquiry), products, option
+
+    checked = replay_first(client, caller, request.idempotencyKey, request_hash, check)
+    if isinstance(checked, Replay):
+        return checked.result
+    supplier, store, products, option = checked
+    old_id = str(enquiry["dms"]["appointmentId"])
     claim = operations.claim(
         client,
         kind=KIND,
@@ -66,10 +80,11 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         request_hash=request_hash,
         supplier_id=supplier.supplier_id,
         enquiry_id=request.enquiryId,
+        store=compensations.store_fields(store),
+        details={"fromAppointmentId": old_id, "slot": requested_slot(request.slot, supplier)},
     )
     if isinstance(claim, Replay):
         return claim.result
-    old_id = str(enquiry["dms"]["appointmentId"])
     new = book(
         client,
         store,
@@ -84,16 +99,33 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         "slot": result_slot(new, request.slot, supplier),
     }
     try:
-        operations.mark(
-            client,
-            claim.op_id,
-            OpStatus.BOOKED,
-            appointmentId=new.appointment_id,
-            store=compensations.store_fields(store),
-        )
-        _move_enquiry(client, caller, snapshot, enquiry, store, supplier, claim, new, result)
+        operations.mark(client, claim.op_id, OpStatus.BOOKED, appointmentId=new.appointment_id)
     except Exception as exc:
         _undo_new(client, store, supplier, claim, new, exc)
+    try:
+        move_enquiry(
+            client,
+            snapshot,
+            enquiry,
+            store,
+            supplier_id=supplier.supplier_id,
+            operation_id=claim.op_id,
+            new_dms=enquiries.dms_block(store, new),
+            result=result,
+            by=caller,
+        )
+    except Exception as exc:
+        saved = operations.saved(client, claim.op_id, new.appointment_id)
+        if saved is None:
+            logger.warn(
+                "move unconfirmed: left for the reconciler",
+                operationId=claim.op_id,
+                appointmentId=new.appointment_id,
+                cause=type(exc).__name__,
+            )
+            raise booking_error(Reason.DMS_OUTCOME_UNKNOWN) from exc
+        if not saved:
+            _undo_new(client, store, supplier, claim, new, exc)
     if cancel_or_record(
         client,
         store,
@@ -112,6 +144,8 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
 def _refusal(enquiry: dict[str, Any], request: RearrangeBookingRequest) -> Reason | None:
     if enquiry.get("status") != EnquiryStatus.BOOKED:
         return Reason.ENQUIRY_CANCELLED
+    if enquiries.slot_started(enquiry):
+        return Reason.APPOINTMENT_STARTED
     current = enquiry.get("slot") or {}
     if current.get("start") and _same_instant(current["start"], request.slot.start):
         return Reason.SAME_SLOT
@@ -122,39 +156,42 @@ def _same_instant(stored: str, requested: datetime) -> bool:
     return datetime.fromisoformat(stored) == requested
 
 
-def _move_enquiry(
+def move_enquiry(
     client: Client,
-    caller: Caller,
     snapshot: Any,
     enquiry: dict[str, Any],
     store: Store,
-    supplier: Supplier,
-    claim: Claimed,
-    new: Appointment,
+    *,
+    supplier_id: str,
+    operation_id: str,
+    new_dms: dict[str, Any],
     result: dict[str, Any],
+    by: Caller | str,
 ) -> None:
+    """In one batch, conditional on the enquiry as read: the enquiry onto the new appointment,
+    the operation completed, and the cancel of the old appointment owed on record."""
     old_dms = enquiry["dms"]
     entry = enquiries.history_entry(
         "REARRANGED",
-        caller,
+        by,
         fromSlot=enquiry.get("slot"),
         fromAppointmentId=old_dms["appointmentId"],
         slot=result["slot"],
-        appointmentId=new.appointment_id,
+        appointmentId=new_dms["appointmentId"],
     )
     batch = client.batch()
     batch.update(
-        enquiries.ref(client, claim.enquiry_id),
+        snapshot.reference,
         {
             "slot": result["slot"],
-            "dms": enquiries.dms_block(store, new),
+            "dms": new_dms,
             "updatedAt": clock.now(),
             "history": ArrayUnion([entry]),
         },
         option=client.write_option(last_update_time=snapshot.update_time),
     )
     batch.update(
-        operations.ref(client, claim.op_id),
+        operations.ref(client, operation_id),
         {
             "status": OpStatus.COMPLETED.value,
             "result": result,
@@ -165,17 +202,12 @@ def _move_enquiry(
     owed = compensations.record(
         store,
         old_dms["appointmentId"],
-        supplier_id=supplier.supplier_id,
-        operation_id=claim.op_id,
+        supplier_id=supplier_id,
+        operation_id=operation_id,
         why="REARRANGE_OLD_APPOINTMENT",
-        not_before=_OWN_CANCEL_GRACE,
+        not_before=OWN_CANCEL_GRACE,
     )
-    batch.set(
-        client.collection(compensations.COMPENSATIONS).document(
-            compensations.compensation_id(store, old_dms["appointmentId"])
-        ),
-        owed,
-    )
+    batch.set(compensations.ref(client, store, old_dms["appointmentId"]), owed)
     batch.commit(**db.call_options())
 
 

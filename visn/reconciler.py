@@ -1,13 +1,18 @@
 """The reconciler: no Keyloop appointment is left behind that no enquiry points to.
 
-Each run, in this order:
-1. Operations stuck past their time (a process died mid-saga):
+Each run, in this order, each item on its own (one failure is logged and counted, and the run
+goes on; every query is read in full before anything is written):
+1. Operations stuck past their time (a process died mid-saga, or a call could not tell):
    - BOOKED (Keyloop booked, enquiry never written): compensate, i.e. put the appointment on
-     a compensation record, to be cancelled in step 2 of this same run;
+     a compensation record, to be cancelled in step 3 of this same run;
+   - COMPENSATING whose record is missing (Firestore failed with Keyloop): record it again;
    - IN_PROGRESS (died around the Keyloop call; an appointment may exist that we cannot look
      up, Keyloop has no search by our reference): OUTCOME_UNKNOWN, for a person.
-2. Pending compensations whose time has come: cancel in Keyloop (404 = done), with back-off
-   between runs; after `max_attempts` failures, NEEDS_ATTENTION for a person.
+2. Compensations DONE but not settled (a person marked one done by hand): close what waited
+   on them (the operation COMPENSATED, the enquiry CANCELLED).
+3. Pending compensations whose time has come: cancel in Keyloop (its own 404 = done), close
+   what waited on them; with back-off between runs, and after `max_attempts` failures,
+   NEEDS_ATTENTION for a person.
 
 Two reconcilers may run at once (the schedule overlapping a manual run): every item is
 claimed with a conditional write on the version we read, and only the winner works on it.
@@ -17,7 +22,7 @@ Items within their time are never touched.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,13 +33,18 @@ from google.cloud.firestore import Client
 
 from keyloop import KeyloopError
 
-from . import clock, compensations, db, retention
+from . import clock, compensations, db, enquiries, retention
+from .cancel import settle_cancelled
 from .clients import firestore_client, keyloop_client
 from .compensations import COMPENSATIONS, CompensationStatus
 from .operations import OPERATIONS, OpStatus
 
 # Stable messages for alerts (docs/operations.md).
 NEEDS_ATTENTION_MESSAGE = "BOOKING_NEEDS_ATTENTION: a person must check the dealer's diary"
+ITEM_FAILED_MESSAGE = "RECONCILER_ITEM_FAILED: one item could not be handled this run"
+# A saga runs at most a callable's 60 s timeout; an item younger than this may still be in
+# the hands of a live call, so no setting may make the reconciler touch it.
+MIN_STUCK_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,12 @@ class ReconcilerSettings:
     lease: timedelta = timedelta(minutes=2)  # a claimed item is left alone this long
     batch_limit: int = 200
 
+    def __post_init__(self) -> None:
+        if self.stuck_after < MIN_STUCK_AFTER:
+            raise ValueError(f"stuck_after must be at least {MIN_STUCK_AFTER}")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
 
 @dataclass
 class RunReport:
@@ -55,6 +71,8 @@ class RunReport:
     needs_attention: list[str] = field(default_factory=list)
     stale_compensated: list[str] = field(default_factory=list)
     stale_outcome_unknown: list[str] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
     lost_claims: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,6 +83,8 @@ class RunReport:
             "needsAttention": len(self.needs_attention),
             "staleCompensated": len(self.stale_compensated),
             "staleOutcomeUnknown": len(self.stale_outcome_unknown),
+            "settled": len(self.settled),
+            "failed": len(self.failed),
             "lostClaims": self.lost_claims,
         }
 
@@ -73,59 +93,73 @@ def reconcile(settings: ReconcilerSettings | None = None) -> RunReport:
     settings = settings or ReconcilerSettings()
     client = firestore_client()
     report = RunReport(run_id=uuid.uuid4().hex[:12])
-    for snapshot in _stale_operations(client, settings):
-        _settle_stale_operation(client, snapshot, settings, report)
-    for snapshot in _due_compensations(client, settings):
-        _work_compensation(client, snapshot, settings, report)
+    steps: list[tuple[str, Callable[[], list[Any]], Callable[[Any], None]]] = [
+        (
+            "stale-operation",
+            lambda: _stale_operations(client, settings),
+            lambda s: _settle_stale_operation(client, s, report),
+        ),
+        (
+            "unsettled-compensation",
+            lambda: _unsettled_compensations(client, settings),
+            lambda s: _close_waiters(client, s.to_dict() or {}, s, report),
+        ),
+        (
+            "compensation",
+            lambda: _due_compensations(client, settings),
+            lambda s: _work_compensation(client, s, settings, report),
+        ),
+    ]
+    for kind, query, work in steps:
+        try:
+            items = query()
+        except Exception as exc:
+            _item_failed(report, kind, "query", exc)
+            continue
+        for snapshot in items:
+            try:
+                work(snapshot)
+            except Exception as exc:
+                _item_failed(report, kind, snapshot.id, exc)
     logger.info("reconciler run finished", **report.as_dict())
     return report
+
+
+def _item_failed(report: RunReport, kind: str, item: str, exc: Exception) -> None:
+    report.failed.append(f"{kind}:{item}")
+    logger.error(
+        ITEM_FAILED_MESSAGE, runId=report.run_id, kind=kind, item=item, error=type(exc).__name__
+    )
 
 
 # -- stale operations --------------------------------------------------------------------------
 
 
-def _stale_operations(client: Client, settings: ReconcilerSettings) -> Iterable[Any]:
+def _stale_operations(client: Client, settings: ReconcilerSettings) -> list[Any]:
     cutoff = clock.now() - settings.stuck_after
     ops = client.collection(OPERATIONS)
-    for status in (OpStatus.BOOKED, OpStatus.IN_PROGRESS):
+    found: list[Any] = []
+    for status in (OpStatus.BOOKED, OpStatus.COMPENSATING, OpStatus.IN_PROGRESS):
         query = (
             ops.where(filter=_field("status", "==", status.value))
             .where(filter=_field("updatedAt", "<", cutoff))
             .limit(settings.batch_limit)
         )
-        yield from query.stream(**db.call_options())
+        found.extend(query.stream(**db.call_options()))
+    return found
 
 
-def _settle_stale_operation(
-    client: Client, snapshot: Any, settings: ReconcilerSettings, report: RunReport
-) -> None:
+def _settle_stale_operation(client: Client, snapshot: Any, report: RunReport) -> None:
     op = snapshot.to_dict() or {}
-    now = clock.now()
-    if op.get("status") == OpStatus.BOOKED and op.get("appointmentId") and op.get("store"):
-        store = compensations.store_from(op["store"])
-        owed = compensations.record(
-            store,
-            op["appointmentId"],
-            supplier_id=op.get("supplierId", ""),
-            operation_id=snapshot.id,
-            why="STALE_OPERATION",
-        )
-        batch = client.batch()
-        batch.update(
-            snapshot.reference,
-            {"status": OpStatus.COMPENSATING.value, "updatedAt": now},
-            option=client.write_option(last_update_time=snapshot.update_time),
-        )
-        batch.set(
-            client.collection(COMPENSATIONS).document(
-                compensations.compensation_id(store, op["appointmentId"])
-            ),
-            owed,
-        )
-        if _claimed(lambda: batch.commit(**db.call_options()), report):
-            report.stale_compensated.append(snapshot.id)
+    status = op.get("status")
+    cancellable = op.get("appointmentId") and op.get("store")
+    if status in (OpStatus.BOOKED, OpStatus.COMPENSATING) and cancellable:
+        _owe_cancel(client, snapshot, op, report)
         return
+    if status == OpStatus.COMPENSATING:
+        return  # nothing we can cancel without its store: its record is a person's (logged)
     # IN_PROGRESS (or BOOKED without what a cancel needs): only a person can tell.
+    now = clock.now()
     claimed = _claimed(
         lambda: snapshot.reference.update(
             {"status": OpStatus.OUTCOME_UNKNOWN.value, "updatedAt": now, "attention": "STALE"},
@@ -142,13 +176,52 @@ def _settle_stale_operation(
             operationId=snapshot.id,
             supplierId=op.get("supplierId"),
             appointmentId=op.get("appointmentId"),
+            clear=f"python -m visn operations resolve {snapshot.id} "
+            "--booked APPOINTMENT_ID | --not-booked",
         )
+
+
+def _owe_cancel(client: Client, snapshot: Any, op: dict[str, Any], report: RunReport) -> None:
+    """A BOOKED operation's appointment onto a compensation record (the operation becomes
+    COMPENSATING), or a COMPENSATING operation's record written again if it is missing."""
+    store = compensations.store_from(op["store"])
+    record_ref = compensations.ref(client, store, op["appointmentId"])
+    if op.get("status") == OpStatus.COMPENSATING:
+        existing = record_ref.get(**db.call_options())
+        if existing.exists:
+            return  # the record is being worked (or waits for a person): nothing to add
+    owed = compensations.record(
+        store,
+        op["appointmentId"],
+        supplier_id=op.get("supplierId", ""),
+        operation_id=snapshot.id,
+        why="STALE_OPERATION",
+    )
+    batch = client.batch()
+    batch.update(
+        snapshot.reference,
+        {"status": OpStatus.COMPENSATING.value, "updatedAt": clock.now()},
+        option=client.write_option(last_update_time=snapshot.update_time),
+    )
+    batch.set(record_ref, owed)
+    if _claimed(lambda: batch.commit(**db.call_options()), report):
+        report.stale_compensated.append(snapshot.id)
 
 
 # -- compensations -----------------------------------------------------------------------------
 
 
-def _due_compensations(client: Client, settings: ReconcilerSettings) -> Iterable[Any]:
+def _unsettled_compensations(client: Client, settings: ReconcilerSettings) -> list[Any]:
+    query = (
+        client.collection(COMPENSATIONS)
+        .where(filter=_field("status", "==", CompensationStatus.DONE.value))
+        .where(filter=_field("settled", "==", False))
+        .limit(settings.batch_limit)
+    )
+    return list(query.stream(**db.call_options()))
+
+
+def _due_compensations(client: Client, settings: ReconcilerSettings) -> list[Any]:
     query = (
         client.collection(COMPENSATIONS)
         .where(filter=_field("status", "==", CompensationStatus.PENDING.value))
@@ -181,6 +254,7 @@ def _work_compensation(
     except KeyloopError as exc:
         _failed_attempt(snapshot, record, exc, settings, report)
         return
+    report.cancelled.append(snapshot.id)
     snapshot.reference.update(
         {
             "status": CompensationStatus.DONE.value,
@@ -190,8 +264,21 @@ def _work_compensation(
         },
         **db.call_options(),
     )
+    _close_waiters(client, record, snapshot, report)
+
+
+def _close_waiters(
+    client: Client, record: dict[str, Any], snapshot: Any, report: RunReport
+) -> None:
+    """The cancel is done: what waited on it is closed, then the record is settled."""
+    store = compensations.store_from(record)
+    if record.get("enquiryId") and not settle_cancelled(
+        client, record["enquiryId"], store, record["appointmentId"], enquiries.SYSTEM
+    ):
+        raise RuntimeError("enquiry not settled")  # counted; the next run tries again
     _close_operation(client, record.get("operationId"))
-    report.cancelled.append(snapshot.id)
+    snapshot.reference.update({"settled": True, "updatedAt": clock.now()}, **db.call_options())
+    report.settled.append(snapshot.id)
 
 
 def _failed_attempt(
@@ -216,6 +303,7 @@ def _failed_attempt(
             appointmentId=record.get("appointmentId"),
             supplierId=record.get("supplierId"),
             operationId=record.get("operationId"),
+            enquiryId=record.get("enquiryId"),
             attempts=attempts,
             compensationId=snapshot.id,
         )

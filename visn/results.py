@@ -53,7 +53,9 @@ class CreateBookingResult(_Result):
 
 class CancelBookingResult(_Result):
     enquiryId: str  # noqa: N815
-    status: Literal["CANCELLED"]
+    status: Literal["CANCELLED", "CANCELLING"]
+    """CANCELLING: the cancel is on record and the DMS has not confirmed it yet; the enquiry
+    turns CANCELLED when it does (watch it with onSnapshot)."""
 
 
 class RearrangeBookingResult(_Result):

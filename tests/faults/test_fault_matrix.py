@@ -40,7 +40,7 @@ def _fail_enquiry_write(scenario: Scenario) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise firestore_outage("enquiry write failed")
 
-    scenario.monkeypatch.setattr("visn.booking._write_enquiry", fail)
+    scenario.monkeypatch.setattr("visn.booking.write_enquiry", fail)
 
 
 # -- token and availability --------------------------------------------------------------------
@@ -147,7 +147,7 @@ def test_process_dies_between_booking_and_enquiry(scenario: Scenario) -> None:
     def die(*args: Any, **kwargs: Any) -> None:
         raise ProcessDied
 
-    scenario.monkeypatch.setattr("visn.booking._write_enquiry", die)
+    scenario.monkeypatch.setattr("visn.booking.write_enquiry", die)
     with pytest.raises(ProcessDied):
         scenario.harness.call("createBooking", booking())
     scenario.monkeypatch.undo()  # the next instance is healthy...
@@ -240,7 +240,7 @@ def test_rearrange_enquiry_update_fails(scenario: Scenario) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise firestore_outage("enquiry update failed")
 
-    scenario.monkeypatch.setattr("visn.rearrange._move_enquiry", fail)
+    scenario.monkeypatch.setattr("visn.rearrange.move_enquiry", fail)
     outcome = _rearrange(scenario, created["enquiryId"])
     assert outcome.reason == "BOOKING_NOT_SAVED"
     live = scenario.live_appointments()
@@ -263,13 +263,19 @@ def test_cancel_with_keyloop_down_then_up(scenario: Scenario) -> None:
     created = _booked(scenario)
     scenario.harness.fault("cancel", status=503, count=3)
     down = scenario.harness.call("cancelBooking", {"enquiryId": created["enquiryId"]})
-    assert down.reason == "DMS_UNAVAILABLE"
+    assert down.result["status"] == "CANCELLING"
     enquiry = scenario.harness.doc("enquiries", created["enquiryId"])
     assert enquiry is not None
-    assert enquiry["status"] == "BOOKED"
+    assert enquiry["status"] == "CANCELLING"
     assert _statuses(scenario) == ["BOOKED"]
-    assert scenario.harness.call("cancelBooking", {"enquiryId": created["enquiryId"]}).ok
+    # Nobody calls again: the reconciler carries out the owed cancel and finishes the enquiry.
+    scenario.advance(minutes=5)
+    assert len(scenario.reconcile().cancelled) == 1
     assert _statuses(scenario) == ["CANCELLED"]
+    enquiry = scenario.harness.doc("enquiries", created["enquiryId"])
+    assert enquiry is not None
+    assert enquiry["status"] == "CANCELLED"
+    assert enquiry["history"][-1]["by"] == "SYSTEM"
 
 
 # -- concurrency -------------------------------------------------------------------------------

@@ -64,13 +64,32 @@ def test_cancel_with_keyloop_down_then_up(harness: Harness) -> None:
     created = booked(harness)
     harness.fault("cancel", status=503, count=3)  # first try + 2 retries
     down = harness.call("cancelBooking", {"enquiryId": created["enquiryId"]})
-    assert (down.status, down.reason) == ("UNAVAILABLE", "DMS_UNAVAILABLE")
+    # A 503 may hide a cancel that happened: the cancel stays owed, and the caller is told so.
+    assert down.result["status"] == "CANCELLING"
+    enquiry = harness.doc("enquiries", created["enquiryId"])
+    assert enquiry is not None
+    assert enquiry["status"] == "CANCELLING"
+    (owed,) = harness.docs(COMPENSATIONS).values()
+    assert (owed["status"], owed["enquiryId"]) == ("PENDING", created["enquiryId"])
+    assert harness.appointments()[0]["status"] == "BOOKED"
+    again = harness.call("cancelBooking", {"enquiryId": created["enquiryId"]})
+    assert again.result["status"] == "CANCELLED"
+    assert harness.appointments()[0]["status"] == "CANCELLED"
+    (owed,) = harness.docs(COMPENSATIONS).values()
+    assert (owed["status"], owed["settled"]) == ("DONE", True)
+
+
+def test_cancel_refused_by_the_dms_takes_the_intent_back(harness: Harness) -> None:
+    created = booked(harness)
+    harness.fault("cancel", status=400, body={"code": "CHECKED_IN", "message": "on site"})
+    refused = harness.call("cancelBooking", {"enquiryId": created["enquiryId"]})
+    assert (refused.status, refused.reason) == ("FAILED_PRECONDITION", "DMS_REJECTED")
     enquiry = harness.doc("enquiries", created["enquiryId"])
     assert enquiry is not None
     assert enquiry["status"] == "BOOKED"
     assert harness.appointments()[0]["status"] == "BOOKED"
-    assert harness.call("cancelBooking", {"enquiryId": created["enquiryId"]}).ok
-    assert harness.appointments()[0]["status"] == "CANCELLED"
+    (owed,) = harness.docs(COMPENSATIONS).values()
+    assert (owed["status"], owed["outcome"]) == ("DONE", "REFUSED_BY_DMS")
 
 
 def test_another_customers_enquiry_does_not_exist(harness: Harness) -> None:
@@ -161,7 +180,7 @@ def test_rearrange_enquiry_update_fails_new_is_cancelled(
     def fail(*args: Any, **kwargs: Any) -> None:
         raise firestore_outage("enquiry write failed")
 
-    monkeypatch.setattr("visn.rearrange._move_enquiry", fail)
+    monkeypatch.setattr("visn.rearrange.move_enquiry", fail)
     outcome = harness.call("rearrangeBooking", rearrange(created["enquiryId"]))
     assert (outcome.status, outcome.reason) == ("INTERNAL", "BOOKING_NOT_SAVED")
     statuses = {a["appointmentId"]: a["status"] for a in harness.appointments()}

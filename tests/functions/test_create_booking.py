@@ -43,7 +43,7 @@ def break_enquiry_write(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise firestore_outage("enquiry write failed")
 
-    monkeypatch.setattr("visn.booking._write_enquiry", fail)
+    monkeypatch.setattr("visn.booking.write_enquiry", fail)
 
 
 def test_happy_path(harness: Harness) -> None:

@@ -14,8 +14,7 @@ from tests.functions.conftest import FROZEN_NOW
 from tests.functions.harness import ALICE, Harness
 from tests.functions.test_cancel_rearrange import rearrange
 from tests.functions.test_create_booking import KEY, booking
-from visn import booking as booking_module
-from visn import enquiries, reconciler, retention, suppliers
+from visn import enquiries, reconciler, retention, saga, suppliers
 from visn.namespace import COMPENSATIONS, OPERATIONS, PREFIX
 from visn.operations import operation_id
 
@@ -137,7 +136,7 @@ def test_a_retried_key_is_not_left_to_expire(harness: Harness) -> None:
     )
     # While the retry is worked on (here: when it calls Keyloop), nothing may expire it.
     seen: list[dict[str, Any] | None] = []
-    real_book = booking_module.book
+    real_book = saga.book
 
     def book_and_look(*args: Any) -> Any:
         seen.append(harness.doc(OPERATIONS, op_id))

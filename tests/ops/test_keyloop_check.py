@@ -149,7 +149,7 @@ def test_unknown_store_fails_with_the_ids_hint(
         capsys, sandbox, "--enterprise", "ENT-1001", "--store", "STORE-99", *SERVICE
     )
     assert code == 1
-    assert "  fault code      STORE_NOT_FOUND" in lines
+    assert "  fault code      messaging.adaptors.http.flow.ApplicationNotFound" in lines
     assert lines[-2].startswith(NOT_FOUND_HINT)
 
 

@@ -327,9 +327,13 @@ def test_malformed_json_and_unknown_store(sandbox: SandboxServer) -> None:
     assert malformed.status_code == 400
     assert malformed.json()["code"] == "INVALID_JSON"
     assert unknown_store.status_code == 404
-    assert unknown_store.json()["code"] == "STORE_NOT_FOUND"
+    # Apigee's own 404s, not the appointment API's: nothing is known of any appointment.
+    fault_code = unknown_store.json()["fault"]["detail"]["errorcode"]
+    assert fault_code == "messaging.adaptors.http.flow.ApplicationNotFound"
     assert unknown_path.status_code == 404
-    assert unknown_path.json()["code"] == "NOT_FOUND"
+    assert (
+        unknown_path.json()["fault"]["detail"]["errorcode"] == "classification.ApplicationNotFound"
+    )
 
 
 # Create and cancel
@@ -658,3 +662,34 @@ def test_module_entry_point_serves_until_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_booked_then_held_past_the_answer(sandbox: SandboxServer) -> None:
+    """stallAfterProcessing: the booking is made at once, the answer comes late."""
+    headers = _headers(sandbox)
+    _fault(sandbox, endpoint="create", stallSeconds=0.4, stallAfterProcessing=True)
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(
+            _base(sandbox),
+            json=_create_body("2027-01-12T14:00:00.000Z", "op-held"),
+            headers=headers,
+            timeout=(TIMEOUT, 0.2),
+        )
+    booked = _get_json(sandbox, "/_sandbox/appointments")["appointments"]
+    assert [a["externalReference"] for a in booked] == ["op-held"]
+
+
+def test_raw_body_is_sent_as_it_is(sandbox: SandboxServer) -> None:
+    headers = _headers(sandbox)
+    _fault(sandbox, endpoint="create", status=201, rawBody="<html>OK</html>", process=True)
+    response = _create(
+        sandbox, _create_body("2027-01-12T15:00:00.000Z", "op-html"), headers=headers
+    )
+    assert response.status_code == 201
+    assert response.text == "<html>OK</html>"
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert len(_get_json(sandbox, "/_sandbox/appointments")["appointments"]) == 1
+    bad = _post(
+        sandbox, "/_sandbox/faults", json={"endpoint": "create", "status": 201, "rawBody": 3}
+    )
+    assert bad.status_code == 400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,13 +17,16 @@ from keyloop import (
     KeyloopBadResponseError,
     KeyloopClient,
     KeyloopConflictError,
+    KeyloopCredentialsUnavailableError,
     KeyloopError,
+    KeyloopGatewayNotFoundError,
     KeyloopIndeterminateError,
     KeyloopInvalidRequestError,
     KeyloopNotEntitledError,
     KeyloopNotFoundError,
     KeyloopRateLimitedError,
     KeyloopRejectedError,
+    KeyloopSettings,
     KeyloopTimeoutError,
     KeyloopUnavailableError,
     NewAppointment,
@@ -30,6 +34,7 @@ from keyloop import (
 )
 from tests.unit.support import (
     APPTS,
+    BASE,
     SECRET,
     STORE,
     TOKEN,
@@ -185,7 +190,7 @@ def test_cancel_retried_on_503_and_404_is_done(
     ("status", "error"),
     [
         (500, KeyloopUnavailableError),
-        (502, KeyloopUnavailableError),
+        (502, KeyloopIndeterminateError),  # the gateway lost the DMS's answer
         (503, KeyloopUnavailableError),
         (504, KeyloopIndeterminateError),
     ],
@@ -427,3 +432,82 @@ def test_read_timeouts_after_retries_are_still_timeouts(
     rsps.post(APPTS, body=requests.exceptions.ConnectionError(spent))
     with pytest.raises(KeyloopIndeterminateError):
         client.create_appointment(STORE, _new_appointment())
+
+
+# -- ambiguous answers (issue 10): what may have happened is never read as "nothing happened" --
+
+GATEWAY_404 = {
+    "fault": {
+        "faultstring": "Application not found",
+        "detail": {"errorcode": "messaging.adaptors.http.flow.ApplicationNotFound"},
+    }
+}
+NO_PROXY_404 = {
+    "fault": {
+        "faultstring": "Unable to identify proxy for host: default and url: /x",
+        "detail": {"errorcode": "classification.ApplicationNotFound"},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        {"status": 404, "json": GATEWAY_404},
+        {"status": 404, "json": NO_PROXY_404},
+        {"status": 404, "body": "<html><body>Not Found</body></html>"},
+    ],
+    ids=["target-not-found", "no-proxy", "html"],
+)
+def test_cancel_404_that_is_not_the_appointment_apis_is_an_error(
+    rsps: responses.RequestsMock, client: KeyloopClient, response: dict[str, Any]
+) -> None:
+    rsps.delete(f"{APPTS}/appt-9", **response)
+    with pytest.raises(KeyloopUnavailableError) as raised:
+        client.cancel_appointment(STORE, "appt-9")
+    assert not isinstance(raised.value, KeyloopNotFoundError)
+
+
+def test_gateway_404_reads_as_a_routing_fault_not_a_missing_resource(
+    rsps: responses.RequestsMock, client: KeyloopClient
+) -> None:
+    rsps.post(AVAIL, status=404, json=GATEWAY_404)
+    with pytest.raises(KeyloopGatewayNotFoundError) as raised:
+        client.availability(STORE, DAY, ["svc-1"])
+    assert raised.value.fault_code == "messaging.adaptors.http.flow.ApplicationNotFound"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        {"status": 201, "body": "<html>Created</html>"},
+        {"status": 201, "body": ""},
+        {"status": 200, "json": {"details": {}}},
+        {"status": 201, "json": ["not", "an", "object"]},
+    ],
+    ids=["html", "empty", "no-id", "array"],
+)
+def test_create_2xx_without_a_usable_answer_is_an_unknown_outcome(
+    rsps: responses.RequestsMock, client: KeyloopClient, response: dict[str, Any]
+) -> None:
+    rsps.post(APPTS, **response)
+    with pytest.raises(KeyloopIndeterminateError):
+        client.create_appointment(STORE, _new_appointment())
+    assert len([r for r in sent(rsps, APPTS) if r.url == APPTS]) == 1
+
+
+def test_a_failing_credentials_store_sends_nothing(rsps: responses.RequestsMock) -> None:
+    class Refusing:
+        def get(self) -> Any:
+            raise PermissionError("secret manager said no")
+
+        def refresh(self) -> bool:
+            return False
+
+    refusing = KeyloopClient(KeyloopSettings(BASE), Refusing())
+    try:
+        with pytest.raises(KeyloopCredentialsUnavailableError):
+            refusing.create_appointment(STORE, _new_appointment())
+    finally:
+        refusing.close()
+    assert len(rsps.calls) == 0

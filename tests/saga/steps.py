@@ -1,0 +1,273 @@
+"""Every step a flow takes, recorded, and one fault injected at one step.
+
+Firestore steps are seen at the client's RPC layer (`FirestoreClient.commit`,
+`batch_get_documents`, `run_query`, `begin_transaction`): every commit, batch, transaction and
+read of our code, whatever helper it goes through, is one step, labelled from the request
+itself. Keyloop steps are the client's `create_appointment` and `cancel_appointment`; their
+faults are played by the sandbox (armed just before the call), so the client's own retry and
+error mapping run for real. A step added to the saga later is recorded, and so explored,
+without anyone editing the explorer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from google.api_core import exceptions as gexc
+from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
+
+from keyloop import KeyloopClient, KeyloopUnavailableError
+
+
+class ProcessDied(BaseException):
+    """The instance dies right after a step: nothing in our code catches it."""
+
+
+# Fault kinds per kind of step. Each is one run of the flow with that fault at that step.
+READ_FAULTS = ("refused", "died")
+WRITE_FAULTS = ("refused", "applied-then-deadline", "applied-then-retried", "died")
+CREATE_FAULTS = (
+    "refused-before-sending",
+    "booked-then-502",
+    "booked-then-504",
+    "booked-then-timeout",
+    "booked-then-unparseable",
+    "not-booked-500",
+    "not-booked-503",
+    "not-booked-409",
+    "not-booked-400",
+    "died",
+)
+CANCEL_FAULTS = (
+    "not-applied-503",
+    "not-applied-timeout",
+    "applied-then-503",
+    "applied-then-timeout",
+    "gateway-404",
+    "own-404",
+    "died",
+)
+FAULTS = {
+    "read": READ_FAULTS,
+    "write": WRITE_FAULTS,
+    "create": CREATE_FAULTS,
+    "cancel": CANCEL_FAULTS,
+}
+
+# The explorer's Keyloop read timeout is short (KEYLOOP_READ_TIMEOUT_MS); a stall outlasts it.
+STALL_SECONDS = 0.45
+_GATEWAY_404 = {
+    "fault": {
+        "faultstring": "Application not found",
+        "detail": {"errorcode": "messaging.adaptors.http.flow.ApplicationNotFound"},
+    }
+}
+# How the sandbox plays each Keyloop fault (keyloop_sandbox/faults.py). Cancels are retried by
+# the client (3 tries), so a fault meant to last covers all three.
+_SANDBOX_FAULTS: dict[str, dict[str, Any]] = {
+    "booked-then-502": {"status": 502, "process": True},
+    "booked-then-504": {"status": 504, "process": True},
+    "booked-then-timeout": {"stallSeconds": STALL_SECONDS, "stallAfterProcessing": True},
+    "booked-then-unparseable": {"status": 201, "rawBody": "<html>OK</html>", "process": True},
+    "not-booked-500": {"status": 500},
+    "not-booked-503": {"status": 503},
+    "not-booked-409": {"status": 409, "body": {"code": "SLOT_UNAVAILABLE"}},
+    "not-booked-400": {"status": 400, "body": {"code": "VALIDATION"}},
+    "not-applied-503": {"status": 503, "count": 3},
+    "not-applied-timeout": {"stallSeconds": STALL_SECONDS, "status": 504, "count": 3},
+    "applied-then-503": {"status": 503, "process": True, "count": 3},
+    "applied-then-timeout": {
+        "stallSeconds": STALL_SECONDS,
+        "stallAfterProcessing": True,
+        "count": 3,
+    },
+    "gateway-404": {"status": 404, "body": _GATEWAY_404},
+    "own-404": {"status": 404, "body": {"code": "APPOINTMENT_NOT_FOUND"}, "process": True},
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # read, write, create, cancel
+    label: str
+
+
+@dataclass(frozen=True)
+class Injection:
+    """`fault` at step `index`, or at the first step labelled `label` (set-up of a state)."""
+
+    index: int
+    fault: str
+    label: str | None = None
+
+
+@dataclass
+class StepRecorder:
+    """Records steps while active; injects `injection` (if any) at its step."""
+
+    sandbox_url: str
+    steps: list[Step] = field(default_factory=list)
+    injection: Injection | None = None
+    active: bool = False
+    injected: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def recording(self, injection: Injection | None = None) -> Iterator[list[Step]]:
+        self.steps = []
+        self.injection = injection
+        self.injected = False
+        self.active = True
+        try:
+            yield self.steps
+        finally:
+            self.active = False
+
+    def _next(self, kind: str, label: str) -> str | None:
+        """Record the step; the fault to inject at it, if this is the one."""
+        with self._lock:
+            if not self.active:
+                return None
+            index = len(self.steps)
+            self.steps.append(Step(kind, label))
+            wanted = self.injection
+            if wanted is None or self.injected:
+                return None
+            if wanted.index == index or (wanted.label is not None and wanted.label == label):
+                self.injected = True
+                return wanted.fault
+            return None
+
+    # -- Firestore ---------------------------------------------------------------------------
+
+    def wrap_commit(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def commit(api: Any, *args: Any, **kwargs: Any) -> Any:
+            request = kwargs.get("request") or (args[0] if args else {})
+            fault = self._next("write", _commit_label(request))
+            if fault is None:
+                return original(api, *args, **kwargs)
+            if fault == "refused":
+                raise gexc.ServiceUnavailable("injected: refused, not applied")  # type: ignore[no-untyped-call]
+            original(api, *args, **kwargs)
+            if fault == "applied-then-deadline":
+                raise gexc.DeadlineExceeded("injected: applied, answer lost")  # type: ignore[no-untyped-call]
+            if fault == "applied-then-retried":
+                # The answer was lost; the client's retry sends the same commit again, and
+                # meets AlreadyExists or a failed precondition where that would.
+                return original(api, *args, **kwargs)
+            raise ProcessDied
+
+        return commit
+
+    def wrap_read(self, original: Callable[..., Any], what: str) -> Callable[..., Any]:
+        def read(api: Any, *args: Any, **kwargs: Any) -> Any:
+            request = kwargs.get("request") or (args[0] if args else {})
+            fault = self._next("read", f"{what} {_read_target(request)}")
+            if fault == "refused":
+                raise gexc.ServiceUnavailable("injected: read refused")  # type: ignore[no-untyped-call]
+            result = original(api, *args, **kwargs)
+            if fault == "died":
+                list(result)  # the read happened
+                raise ProcessDied
+            return result
+
+        return read
+
+    # -- Keyloop -----------------------------------------------------------------------------
+
+    def wrap_keyloop(self, original: Callable[..., Any], kind: str) -> Callable[..., Any]:
+        def call(client: Any, *args: Any, **kwargs: Any) -> Any:
+            fault = self._next(kind, f"keyloop {kind}")
+            if fault is None:
+                return original(client, *args, **kwargs)
+            if fault == "refused-before-sending":
+                # What the client raises on a refused connection (tested against the
+                # sandbox in tests/integration): the sandbox cannot refuse its own port.
+                raise KeyloopUnavailableError(f"keyloop {kind}: cannot connect (injected)")
+            if fault == "died":
+                original(client, *args, **kwargs)
+                raise ProcessDied
+            spec = dict(_SANDBOX_FAULTS[fault])
+            requests.post(
+                f"{self.sandbox_url}/_sandbox/faults",
+                json={"endpoint": kind, **spec},
+                timeout=5,
+            ).raise_for_status()
+            return original(client, *args, **kwargs)
+
+        return call
+
+
+@contextmanager
+def patched(recorder: StepRecorder) -> Iterator[StepRecorder]:
+    """Install the recorder's wrappers on the Firestore RPC layer and the Keyloop client."""
+    originals = {
+        (FirestoreClient, "commit"): FirestoreClient.commit,
+        (FirestoreClient, "batch_get_documents"): FirestoreClient.batch_get_documents,
+        (FirestoreClient, "run_query"): FirestoreClient.run_query,
+        (FirestoreClient, "begin_transaction"): FirestoreClient.begin_transaction,
+        (KeyloopClient, "create_appointment"): KeyloopClient.create_appointment,
+        (KeyloopClient, "cancel_appointment"): KeyloopClient.cancel_appointment,
+    }
+    FirestoreClient.commit = recorder.wrap_commit(FirestoreClient.commit)  # type: ignore[method-assign]
+    FirestoreClient.batch_get_documents = recorder.wrap_read(  # type: ignore[method-assign]
+        FirestoreClient.batch_get_documents, "get"
+    )
+    FirestoreClient.run_query = recorder.wrap_read(FirestoreClient.run_query, "query")  # type: ignore[method-assign]
+    FirestoreClient.begin_transaction = recorder.wrap_read(  # type: ignore[method-assign]
+        FirestoreClient.begin_transaction, "begin-transaction"
+    )
+    KeyloopClient.create_appointment = recorder.wrap_keyloop(  # type: ignore[method-assign]
+        KeyloopClient.create_appointment, "create"
+    )
+    KeyloopClient.cancel_appointment = recorder.wrap_keyloop(  # type: ignore[method-assign]
+        KeyloopClient.cancel_appointment, "cancel"
+    )
+    try:
+        yield recorder
+    finally:
+        for (owner, name), original in originals.items():
+            setattr(owner, name, original)
+
+
+def _collection(path: str) -> str:
+    parts = path.split("/documents/", 1)[-1].split("/")
+    return parts[-2] if len(parts) >= 2 else parts[0]
+
+
+def _commit_label(request: Any) -> str:
+    writes = request.get("writes", []) if isinstance(request, dict) else request.writes
+    verbs = []
+    for write in writes:
+        pb = getattr(write, "_pb", write)
+        operation = pb.WhichOneof("operation")
+        if operation == "delete":
+            verbs.append(f"delete {_collection(pb.delete)}")
+            continue
+        verb = "set"
+        if pb.HasField("current_document"):
+            condition = pb.current_document.WhichOneof("condition_type")
+            if condition == "exists":
+                verb = "update" if pb.current_document.exists else "create"
+            else:
+                verb = "update-if-unchanged"
+        verbs.append(f"{verb} {_collection(pb.update.name)}")
+    transaction = request.get("transaction") if isinstance(request, dict) else None
+    return ("commit-txn " if transaction else "commit ") + ", ".join(verbs)
+
+
+def _read_target(request: Any) -> str:
+    if not isinstance(request, dict):
+        return ""
+    if "documents" in request:
+        return ", ".join(_collection(d) for d in request["documents"])
+    query = request.get("structured_query")
+    if query is not None:
+        sources = getattr(query, "from_", None) or []
+        return ", ".join(getattr(s, "collection_id", "?") for s in sources)
+    return ""
