@@ -33,7 +33,7 @@ export interface CancelBookingRequest {
  */
 export interface CancelBookingResult {
   enquiryId: string;
-  status: "CANCELLED";
+  status: "CANCELLED" | "CANCELLING";
 }
 /**
  * This interface was referenced by `VisnCallables`'s JSON-Schema
