@@ -147,3 +147,17 @@ def test_without_a_counter_nothing_stays_booked(harness: Harness) -> None:
     (appointment,) = harness.appointments()
     assert appointment["status"] == "CANCELLED"
     assert harness.docs("enquiries") == {}
+
+
+def test_a_repeated_numbered_write_of_the_same_operation_takes_no_second_number(
+    harness: Harness,
+) -> None:
+    """What a transaction retried after its commit applied meets: its own enquiry."""
+    ref = harness.db.collection("enquiries").document("enq-retried")
+    first = enquiry_numbers.create_numbered(harness.db, ref, {"operationId": "op-1"})
+    again = enquiry_numbers.create_numbered(harness.db, ref, {"operationId": "op-1"})
+    assert again == first == DEMO_NEXT_ENQUIRY_NUMBER
+    assert enquiry_numbers.counter_total(harness.db) == DEMO_NEXT_ENQUIRY_NUMBER + 1
+    with pytest.raises(enquiry_numbers.EnquiryExistsError):
+        enquiry_numbers.create_numbered(harness.db, ref, {"operationId": "op-2"})
+    assert enquiry_numbers.counter_total(harness.db) == DEMO_NEXT_ENQUIRY_NUMBER + 1
