@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 # `make bench BENCH_ARGS='--latency-ms 200'`: see `python -m bench.run --help`.
 BENCH_ARGS ?=
 
-.PHONY: setup dev test lint typecheck pytest sandbox clean bench
+.PHONY: setup dev test lint typecheck pytest sandbox clean bench soak
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -62,6 +62,13 @@ test: lint typecheck pytest
 # 1.5 min of the 3 the benchmark may take on a fresh clone.
 bench: $(VENV)/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The saga's model test for longer, with random seeds (tests/saga/test_model.py).
+SOAK_EXAMPLES ?= 300
+SOAK_STEPS ?= 30
+soak: $(VENV)/.installed
+	SAGA_MODEL_EXAMPLES=$(SOAK_EXAMPLES) SAGA_MODEL_STEPS=$(SOAK_STEPS) SAGA_MODEL_RANDOM=1 \
+		$(PY) -m pytest tests/saga/test_model.py -p no:cacheprovider -o addopts="" -q -rA --timeout=0
 
 # The whole local stack, in the foreground until Ctrl-C: the Keyloop sandbox, Firestore, and
 # firebase-tools' functions and auth emulators, seeded with demo data, and the dev console

@@ -277,7 +277,10 @@ def _close_waiters(
     ):
         raise RuntimeError("enquiry not settled")  # counted; the next run tries again
     _close_operation(client, record.get("operationId"))
-    snapshot.reference.update({"settled": True, "updatedAt": clock.now()}, **db.call_options())
+    snapshot.reference.update(
+        {"settled": True, "updatedAt": clock.now(), **retention.compensation_done_fields()},
+        **db.call_options(),
+    )
     report.settled.append(snapshot.id)
 
 

@@ -29,6 +29,7 @@ class Row:
 
 
 ROWS: list[Row] = []
+MODEL: dict[str, int] = {"examples": 0, "calls": 0}
 
 
 @pytest.fixture
@@ -44,6 +45,11 @@ def saga_world(
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if MODEL["examples"]:
+        terminalreporter.write_line(
+            f"saga model: {MODEL['examples']} examples, {MODEL['calls']} calls, "
+            "invariants checked after every step"
+        )
     if not ROWS:
         return
     write = terminalreporter.write_line

@@ -42,7 +42,12 @@ class World:
         )
 
     def live(self) -> dict[str, dict[str, Any]]:
-        return {i: a for i, a in self.appointments.items() if a["status"] == "BOOKED"}
+        """Live appointments we made (the dealer's own bookings are not ours to keep)."""
+        return {
+            i: a
+            for i, a in self.appointments.items()
+            if a["status"] == "BOOKED" and a.get("externalReference") in self.operations
+        }
 
     def live_for_operation(self, op_id: str) -> list[str]:
         return [i for i, a in self.live().items() if a.get("externalReference") == op_id]

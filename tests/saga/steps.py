@@ -104,6 +104,8 @@ class Injection:
     index: int
     fault: str
     label: str | None = None
+    kind: str | None = None  # or at the `nth` step of this kind
+    nth: int = 0
 
 
 @dataclass
@@ -138,7 +140,12 @@ class StepRecorder:
             wanted = self.injection
             if wanted is None or self.injected:
                 return None
-            if wanted.index == index or (wanted.label is not None and wanted.label == label):
+            of_kind = sum(1 for step in self.steps if step.kind == kind) - 1
+            if (
+                wanted.index == index
+                or (wanted.label is not None and wanted.label == label)
+                or (wanted.kind == kind and wanted.nth == of_kind)
+            ):
                 self.injected = True
                 return wanted.fault
             return None
