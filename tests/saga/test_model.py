@@ -34,8 +34,14 @@ from visn import clients
 
 EXAMPLES = int(os.environ.get("SAGA_MODEL_EXAMPLES", "12"))
 STEPS = int(os.environ.get("SAGA_MODEL_STEPS", "15"))
-SLOTS = ("2027-01-12T09:00:00+00:00", "2027-01-12T10:00:00+00:00", "2027-01-13T14:00:00+00:00")
-KEYS = tuple(f"key-model-{i:010d}" for i in range(4))
+SLOTS = tuple(
+    f"2027-01-{day}T{hour}:00:00+00:00" for day in (12, 13) for hour in ("09", "10", "11", "14")
+)
+# Mostly fresh keys (a new booking), sometimes one already used (a retry that replays).
+KEYS = st.one_of(
+    st.integers(0, 10**9).map(lambda i: f"key-model-{i:010d}"),
+    st.sampled_from([f"key-model-{i:010d}" for i in range(3)]),
+)
 FAULT_CHOICES = [(kind, fault) for kind, faults in FAULTS.items() for fault in faults]
 STORE = Store("ENT-1001", "STORE-01")
 
@@ -79,7 +85,7 @@ class SagaModel(RuleBasedStateMachine):
         earlier = self.results.setdefault(key, outcome.result)
         assert outcome.result == earlier, "a replay answered a different result"
 
-    @rule(key=st.sampled_from(KEYS), slot=st.sampled_from(SLOTS), fault=FAULT)
+    @rule(key=KEYS, slot=st.sampled_from(SLOTS), fault=FAULT)
     def create(self, key: str, slot: str, fault: Injection | None) -> None:
         self._keyed("createBooking", key, booking(key=key, slot={"start": slot}), fault)
 
@@ -97,7 +103,7 @@ class SagaModel(RuleBasedStateMachine):
         self._call("cancelBooking", {"enquiryId": enquiry_id}, fault)
 
     @precondition(lambda self: bool(self.enquiries))
-    @rule(data=st.data(), key=st.sampled_from(KEYS), slot=st.sampled_from(SLOTS), fault=FAULT)
+    @rule(data=st.data(), key=KEYS, slot=st.sampled_from(SLOTS), fault=FAULT)
     def rearrange(self, data: st.DataObject, key: str, slot: str, fault: Injection | None) -> None:
         enquiry_id = data.draw(st.sampled_from(self.enquiries))
         request = {"idempotencyKey": key, "enquiryId": enquiry_id, "slot": {"start": slot}}
