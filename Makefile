@@ -25,16 +25,33 @@ PYTEST_ARGS ?=
 # `make bench BENCH_ARGS='--latency-ms 200'`: see `python -m bench.run --help`.
 BENCH_ARGS ?=
 
-.PHONY: setup dev test lint typecheck pytest sandbox clean bench soak
+.PHONY: setup dev test lint typecheck pytest sandbox clean bench soak lock system-deps alerts
+
+# `make lock`: requirements.in -> requirements.txt (what a deploy installs) and
+# requirements-dev.in -> requirements-dev.txt (that plus the dev tools), every transitive
+# package pinned with its hashes, resolved for Cloud Functions' python311 on Linux against PyPI
+# itself: no machine-local index or config leaks into the files (uv ignores pip.conf; --no-config
+# its own). `make lock UPGRADE=1` moves every package to its newest release within the pins.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --no-config \
+	--python-version $(PYTHON_VERSION) --python-platform linux \
+	--default-index https://pypi.org/simple --custom-compile-command 'make lock' \
+	$(if $(UPGRADE),--upgrade)
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# venv/ from the hashed lock: requirements-dev.txt holds requirements.txt's exact versions and
+# hashes plus the dev tools (tests/unit/test_lock.py checks), so the tests and the emulator
+# run what a deploy installs.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version[:4] != "$(PYTHON_VERSION)")'; then \
 		echo "venv/ was built with another Python: rebuilding"; rm -rf $(VENV); fi
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	@touch $@
+
+lock: $(VENV)/.installed
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
 
 # The npm manifest lives in js/ (a package.json in the functions source would make firebase-tools
 # take the Python functions for a Node codebase); node_modules in the root links to js/'s so node
@@ -52,8 +69,23 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-pytest: setup
+pytest: setup system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The one system package the tests need beyond the machine's toolchain: Debian's chromium, for
+# the dev console's browser test (tests/browser). Installed with apt-get when missing and we are
+# root (as in CI); otherwise one line says what to install (the browser test then skips, or
+# fails with CI=true, and so does this step).
+system-deps:
+	@if [ -n "$$VISN_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser test (tests/browser)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "make test: install Debian's chromium for the browser test: sudo apt-get install chromium"; \
+		[ "$$CI" != true ]; \
+	fi
 
 test: lint typecheck pytest
 
@@ -79,6 +111,18 @@ dev: setup
 		--auth-port $(AUTH_PORT) --functions-port $(FUNCTIONS_PORT) --hub-port $(HUB_PORT) \
 		--logging-port $(LOGGING_PORT) --eventarc-port $(EVENTARC_PORT) --tasks-port $(TASKS_PORT) \
 		--console-port $(CONSOLE_PORT)
+
+# Log-based metrics and alert policies (ops/) applied to a real project with gcloud:
+# `make alerts PROJECT=visn-prod CHANNELS='projects/visn-prod/notificationChannels/ID'`;
+# DRY_RUN=1 prints the gcloud commands only (docs/deploy.md, "Alerts").
+CHANNELS ?=
+DRY_RUN ?=
+alerts: $(VENV)/.installed
+	@case "$(PROJECT)" in demo-*) \
+		echo "usage: make alerts PROJECT=<project id> [CHANNELS='<channel> ...'] [DRY_RUN=1]"; \
+		exit 2;; esac
+	$(PY) -m ops.apply --project $(PROJECT) $(foreach c,$(CHANNELS),--channel $(c)) \
+		$(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) node_modules js/node_modules .mypy_cache .ruff_cache .pytest_cache dev

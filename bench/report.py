@@ -8,6 +8,7 @@ from typing import Any
 from .imports import ImportFigures
 from .measure import median, p95
 from .phases import Availability, BareBurst, Burst, CallCounts, Create, Ranges
+from .server import DEFAULT_THREADS, ServerFigures
 
 REQUEST_TARGETS = {
     "getAvailability": 1,
@@ -21,6 +22,8 @@ CREATE_TARGET = 1.15
 TOKEN_TARGET = 1
 THROUGHPUT_TARGET = 0.7
 IMPORT_TARGET = 1.3
+# 7.: the deployed server's share of the ideal, at this Keyloop latency (issue 13).
+SERVER_TARGET_LATENCY_MS = 200.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Figures:
     burst: Burst
     bare_burst: BareBurst
     imports: ImportFigures
+    server: ServerFigures
 
     @property
     def availability_ratio(self) -> float:
@@ -71,6 +75,15 @@ class Figures:
             ),
             import_ratio=self.imports.ratio <= IMPORT_TARGET,
         )
+        target = [
+            r
+            for r in self.server.runs
+            if r.threads == self.server.threads and r.latency_ms == SERVER_TARGET_LATENCY_MS
+        ]
+        if target:
+            result["server_throughput_share"] = (
+                target[0].share >= THROUGHPUT_TARGET and not target[0].failures
+            )
         return result
 
     def to_json(self) -> dict[str, Any]:
@@ -93,6 +106,29 @@ class Figures:
             "peak_rss_mib": round(self.burst.peak_rss_mib, 1),
             "import_ratio": round(self.imports.ratio, 3),
             "sandbox_latency_ms": self.latency_ms,
+            "server": {
+                "threads_deployed": self.server.threads,
+                "bursts": [
+                    {
+                        "threads": r.threads,
+                        "latency_ms": r.latency_ms,
+                        "single_call_ms": round(r.single_ms, 1),
+                        "burst_ms": [round(w, 1) for w in r.walls_ms],
+                        "share": round(r.share, 3),
+                        "failures": r.failures,
+                    }
+                    for r in self.server.runs
+                ],
+                "cpu_ms_per_call": round(self.server.cpu_ms_per_call, 3),
+                "cpu_ms_per_call_batches": [round(x, 3) for x in self.server.cpu_batches_ms],
+                "profile": None
+                if self.server.profile is None
+                else {
+                    "samples": self.server.profile.samples,
+                    "by_package": {k: round(v, 3) for k, v in self.server.profile.by_package},
+                    "error": self.server.profile.error,
+                },
+            },
         }
 
 
@@ -231,7 +267,55 @@ def table(figures: Figures) -> str:
     ]
     if b.failures:
         rows.append(("5. FAILED concurrent calls", f"{b.failures}", "", "0", "NO"))
+    rows += _server_rows(f.server, holds)
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _server_rows(
+    server: ServerFigures, holds: dict[str, bool]
+) -> list[tuple[str, str, str, str, str]]:
+    rows: list[tuple[str, str, str, str, str]] = []
+    for run in server.runs:
+        which = "default" if run.threads == DEFAULT_THREADS else ".env"
+        target = run.threads == server.threads and run.latency_ms == SERVER_TARGET_LATENCY_MS
+        failed = f", {run.failures} FAILED" if run.failures else ""
+        rows.append(
+            (
+                f"7. served, THREADS={run.threads} ({which}), +{run.latency_ms:g} ms: share",
+                f"{run.share:.3f}{failed}",
+                f"ideal 1 ({server.callers} in {run.wall_ms:.0f} ms; one: {run.single_ms:.1f} ms)",
+                f">= {THROUGHPUT_TARGET}" if target else "",
+                ("yes" if holds["server_throughput_share"] else "NO") if target else "",
+            )
+        )
+    batches = "/".join(f"{x:.2f}" for x in server.cpu_batches_ms)
+    rows.append(
+        (
+            "7. CPU ms per warm call, gunicorn worker",
+            f"{server.cpu_ms_per_call:.2f}",
+            f"batches of {server.cpu_calls}: {batches}",
+            "",
+            "",
+        )
+    )
+    return rows
+
+
+def profile_text(server: ServerFigures) -> str:
+    """Where the served call's CPU goes (py-spy, samples holding the GIL)."""
+    profile = server.profile
+    if profile is None:
+        return ""
+    if profile.error:
+        return f"7. profile of the worker: not taken ({profile.error})"
+    lines = [
+        f"7. where the worker's CPU goes: {profile.samples} py-spy samples holding the GIL, "
+        "by the innermost frame's package"
+    ]
+    lines += [f"   {share:6.1%}  {name}" for name, share in profile.by_package]
+    lines.append("   hottest functions (innermost frame):")
+    lines += [f"   {share:6.1%}  {name}" for name, share in profile.top_functions]
+    return "\n".join(lines)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import phases
 from .imports import ImportFigures, measure_imports
-from .report import Figures, table
+from .report import Figures, profile_text, table
 from .stack import ROOT, Stack, running_stack
 
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(figures))
+    print()
+    print(profile_text(figures.server))
     print()
     print(
         f"machine: {os.cpu_count()} cores, {_memory_gib():.0f} GiB, Python "
@@ -96,11 +98,21 @@ def _measure(
         say(f"5. {args.callers} concurrent getAvailability calls from a cold token cache")
         burst = phases.burst(bench, args.callers, median(availability.ours_ms) / 1000)
         bare_burst = phases.bare_burst(bench, args.callers)
+    from . import server
+
+    latencies = ", ".join(f"{x:g}" for x in args.server_latency_ms)
+    say(
+        f"7. getAvailability served by functions-framework (gunicorn) over HTTP: "
+        f"{args.callers} concurrent calls at +{latencies} ms, THREADS={server.DEFAULT_THREADS} "
+        f"and {server.deployed_threads()}; CPU per call; a py-spy profile"
+    )
+    served = server.measure(stack, plan, args.server_latency_ms, args.callers, log_dir)
+    stack.post("latency", {"ms": args.latency_ms})
     bench.bare.close()
     bench.firestore.close()
     counter.uninstall()
     return Figures(
-        args.latency_ms, counts, availability, ranges, create, burst, bare_burst, imports
+        args.latency_ms, counts, availability, ranges, create, burst, bare_burst, imports, served
     )
 
 
@@ -129,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--callers", type=int, default=80, help="concurrent calls in 5.")
     parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters in 6.")
+    parser.add_argument(
+        "--server-latency-ms",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[50.0, 200.0],
+        help="Keyloop latencies for 7. (the served function), comma-separated",
+    )
     return parser
 
 

@@ -214,8 +214,9 @@ def _ignored(name: str, patterns: Sequence[str]) -> bool:
 
 def stage_functions(source: Path, ignore: Sequence[str], into: Path) -> list[str]:
     """Symlink into `into` what a deploy of `source` uploads, but no dotfiles (the run writes
-    its own .env.local and .secret.local), plus venv/ (firebase-tools runs the functions in
-    it). Returns the names staged."""
+    its own .env.local and .secret.local) other than `.env`, the environment every deploy
+    carries (THREADS), plus venv/ (firebase-tools runs the functions in it). Returns the names
+    staged."""
     if not (source / "venv" / "bin" / "activate").exists():
         raise StartError(f"{source / 'venv'} is missing: run `make setup`")
     into.mkdir(parents=True, exist_ok=True)
@@ -227,7 +228,7 @@ def stage_functions(source: Path, ignore: Sequence[str], into: Path) -> list[str
         name = entry.name
         if into.resolve().is_relative_to(entry.resolve()):
             continue  # the run directory itself
-        if name == "venv" or not (name.startswith(".") or _ignored(name, ignore)):
+        if name in ("venv", ".env") or not (name.startswith(".") or _ignored(name, ignore)):
             (into / name).symlink_to(entry)
             staged.append(name)
     return staged

@@ -17,6 +17,9 @@ from keyloop_sandbox import SandboxServer, start_sandbox
 if TYPE_CHECKING:
     from devtools.stack import Stack
 
+# Every structured log line of the session, kept for the alerts test (tests/ops/test_alerts.py).
+pytest_plugins = ["tests.logcapture"]
+
 PROJECT = "demo-visn"
 STACK_PROJECT = "demo-visn-e2e"
 

@@ -57,11 +57,20 @@ def rearrange_booking(request: CallableRequest[Any]) -> dict[str, Any]:
     return _invoke("rearrangeBooking", request, RearrangeBookingRequest, rearrange_booking)
 
 
+# A stable message an alert can match (ops/): a scheduled reconciler run did not finish.
+RECONCILER_FAILED_MESSAGE = "RECONCILER_FAILED: the scheduled reconciler run did not finish"
+
+
 def reconcile(event: Any) -> None:
     """The scheduled reconciler: the same work as `python -m visn reconcile`."""
     from .reconciler import reconcile as run
 
-    run()
+    try:
+        run()
+    except Exception as exc:
+        # Only the type: a Firestore or Keyloop message may carry ids we do not log here.
+        logger.error(RECONCILER_FAILED_MESSAGE, error=type(exc).__name__)
+        raise
 
 
 def validate(model: type[M], data: Any) -> M:

@@ -21,13 +21,18 @@ BOOKING_MIN_INSTANCES = IntParam(
     description="Warm instances kept for getAvailability and createBooking (1 in production)",
 )
 
+# Requests one instance serves at once. functions-framework's gunicorn must run as many threads,
+# else the rest queue inside the instance: the committed `.env` sets THREADS to this number for
+# the deploy (tests/e2e/test_deploy_discovery.py checks they agree for every function).
+CONCURRENCY = 80
+
 # Why these values: docs/deploy.md.
 CALLABLE_OPTIONS: dict[str, Any] = {
     "region": settings.REGION,
     "secrets": settings.SECRETS,
     "memory": options.MemoryOption.MB_512,
     "cpu": 1,
-    "concurrency": 80,
+    "concurrency": CONCURRENCY,
     "timeout_sec": 60,
     "max_instances": 10,  # protects Keyloop, which publishes no rate limits
 }
@@ -40,6 +45,7 @@ RECONCILER_OPTIONS: dict[str, Any] = {
     "region": settings.REGION,
     "secrets": settings.SECRETS,
     "memory": options.MemoryOption.MB_512,
+    "concurrency": CONCURRENCY,  # as deployed before, made explicit: THREADS must match
     "timeout_sec": 300,
     "max_instances": 1,  # runs may still overlap; items are claimed, so that is safe
 }

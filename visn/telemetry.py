@@ -47,12 +47,28 @@ def annotate(**ids: str | None) -> None:
         current.ids.update({k: v for k, v in ids.items() if v})
 
 
+# A stable message an alert can match (ops/, docs/operations.md): Keyloop refused our client
+# credentials (token 400/401/403) or our app's entitlement to the API (401 "no API product").
+# Logged wherever a Keyloop call runs, the callables and the reconciler alike.
+CREDENTIALS_REFUSED_MESSAGE = "KEYLOOP_CREDENTIALS_REFUSED: Keyloop refused our client or app"
+_REFUSALS = frozenset({"KeyloopAuthenticationError", "KeyloopNotEntitledError"})
+
+
 def record_keyloop_call(call: CallRecord) -> None:
     """The Keyloop client's observer. Worker threads run inside a copy of the caller's
     context (see availability), so their calls land on the same invocation."""
     current = _current.get()
     if current is not None:
         current.keyloop.append(call)
+    # Once per refusal: a call whose token was refused failed too, but Keyloop never saw it.
+    if call.outcome in _REFUSALS and call.status is not None:
+        logger.error(
+            CREDENTIALS_REFUSED_MESSAGE,
+            operation=call.operation,
+            status=call.status,
+            error=call.outcome,
+            correlationId=call.correlation_id,
+        )
 
 
 def finish(outcome: str, reason: str | None) -> None:

@@ -1,5 +1,6 @@
 """The committed firebase.json deploys: firebase-tools takes the root for a Python codebase
-(a package.json there would make it Node) and discovers every function with its options."""
+(a package.json there would make it Node) and discovers every function with its options; and
+what each function will run with agrees with itself (gunicorn's THREADS and concurrency)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from visn.runtime import CONCURRENCY
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_deploy_discovers_the_python_functions() -> None:
+@pytest.fixture(scope="module")
+def found() -> dict[str, Any]:
     node = shutil.which("node")
     if node is None or not (ROOT / "node_modules" / "firebase-tools").is_dir():
         pytest.fail("node and firebase-tools are needed: run make setup")
@@ -26,7 +31,11 @@ def test_deploy_discovers_the_python_functions() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_deploy_discovers_the_python_functions(found: dict[str, Any]) -> None:
     assert (found["language"], found["runtime"]) == ("python", "python311")
     endpoints = found["endpoints"]
     assert set(endpoints) == {
@@ -41,3 +50,25 @@ def test_deploy_discovers_the_python_functions() -> None:
     assert endpoints["reconcileBookings"]["trigger"] == "scheduleTrigger"
     assert endpoints["createBooking"]["secrets"] == ["KEYLOOP_CLIENT_ID", "KEYLOOP_CLIENT_SECRET"]
     assert endpoints["createBooking"]["maxInstances"] == 10
+
+
+def test_gunicorn_threads_match_each_functions_concurrency(found: dict[str, Any]) -> None:
+    """Cloud Run sends an instance up to `concurrency` requests at once; functions-framework
+    serves them with THREADS gunicorn threads (its default is 4 per CPU). The deploy's own
+    environment (the committed .env, plus any .env.<projectId>) sets THREADS, and for every
+    function the concurrency firebase-tools will deploy is no more than THREADS: at
+    CONCURRENCY exactly for the functions that serve requests at once."""
+    environments = found["environments"]
+    assert "demo-visn" in environments
+    for project, environment in environments.items():
+        assert environment.get("THREADS") == str(CONCURRENCY), project
+    threads = CONCURRENCY
+    concurrent = set()
+    for name, endpoint in found["endpoints"].items():
+        concurrency = endpoint["effectiveConcurrency"]
+        assert endpoint["concurrency"] == concurrency, f"{name}: concurrency left to defaults"
+        assert 1 <= concurrency <= threads, name
+        if concurrency > 1:
+            assert (concurrency, endpoint["effectiveCpu"]) == (threads, 1), name
+            concurrent.add(name)
+    assert concurrent == set(found["endpoints"])

@@ -61,7 +61,15 @@ def test_free_ports_config() -> None:
 
 def test_staged_source_is_what_a_deploy_uploads_plus_the_venv(tmp_path: Path) -> None:
     source = tmp_path / "project"
-    for name in ("main.py", "requirements.txt", "package.json", "Makefile", ".env", "x.log"):
+    for name in (
+        "main.py",
+        "requirements.txt",
+        "package.json",
+        "Makefile",
+        ".env",
+        ".envrc",
+        "x.log",
+    ):
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text("")
     for name in ("visn", "tests", "node_modules", "venv/bin"):
@@ -72,7 +80,7 @@ def test_staged_source_is_what_a_deploy_uploads_plus_the_venv(tmp_path: Path) ->
     into = tmp_path / "run" / "functions"
     staged = stage_functions(source, ignore, into)
 
-    assert staged == ["main.py", "requirements.txt", "venv", "visn"]
+    assert staged == [".env", "main.py", "requirements.txt", "venv", "visn"]
     assert all((into / name).is_symlink() for name in staged)
     assert stage_functions(source, ignore, into) == staged  # again, over the first
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from google.api_core import exceptions as gexc
 
 from tests.functions.harness import ALICE
 from tests.functions.test_create_booking import booking
@@ -175,3 +176,22 @@ def test_a_person_lists_and_resolves_outcomes_nobody_knows(saga_world: SagaWorld
     assert h.call("createBooking", booking(key=KEY)).result["appointmentId"] == found
     world.settle()
     assert violations(World.read(h), settled=True, person_done=True) == []
+
+
+def test_an_operation_firestore_will_not_settle_says_how_to_clear_it(
+    saga_world: SagaWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = saga_world.harness
+    h.fault("create", status=503)  # nothing booked...
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise gexc.ServiceUnavailable("firestore down (injected)")  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr("visn.operations.mark", refuse)  # ...and Firestore refuses to say so
+    assert h.call("createBooking", booking(key=KEY)).reason == "DMS_UNAVAILABLE"
+    out, err = capsys.readouterr()
+    (line,) = [
+        json.loads(raw) for raw in (out + err).splitlines() if "OPERATION_NOT_SETTLED" in raw
+    ]
+    assert (line["severity"], line["operationId"], line["intended"]) == ("ERROR", OP, "FAILED")
+    assert line["clear"] == f"python -m visn operations resolve {OP} --not-booked"
