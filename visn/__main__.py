@@ -27,15 +27,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     if args.command == "reconcile":
-        from .reconciler import ReconcilerSettings
+        from .reconciler import ReconcilerIncomplete, ReconcilerSettings
         from .reconciler import reconcile as run
 
-        report = run(
-            ReconcilerSettings(
-                stuck_after=timedelta(minutes=args.stuck_after_minutes),
-                max_attempts=args.max_attempts,
+        try:
+            report = run(
+                ReconcilerSettings(
+                    stuck_after=timedelta(minutes=args.stuck_after_minutes),
+                    max_attempts=args.max_attempts,
+                )
             )
-        )
+        except ReconcilerIncomplete as incomplete:
+            print(json.dumps(incomplete.report.as_dict()))
+            return 1
         print(json.dumps(report.as_dict()))
         return 0
     if args.command == "operations":

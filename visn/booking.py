@@ -30,6 +30,7 @@ from .operations import Claimed, OpStatus, Replay
 from .saga import (
     appointment_request,
     book,
+    confirm_saved,
     replay_first,
     requested_slot,
     require_future,
@@ -106,19 +107,8 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
             history_by=caller,
         )
     except Exception as exc:
-        saved = operations.saved(client, claim.op_id, appointment.appointment_id)
-        if saved:
+        if confirm_saved(client, claim.op_id, appointment.appointment_id, exc):
             return result  # applied although the call raised: the booking stands
-        if saved is None:
-            # Cannot tell whether it was saved, so the appointment must not be cancelled
-            # here: the operation (BOOKED, with the appointment) lets the reconciler settle it.
-            logger.warn(
-                "booking save unconfirmed: left for the reconciler",
-                operationId=claim.op_id,
-                appointmentId=appointment.appointment_id,
-                cause=type(exc).__name__,
-            )
-            raise booking_error(Reason.DMS_OUTCOME_UNKNOWN) from exc
         _compensate(client, store, supplier, claim, appointment, exc)
     return result
 

@@ -33,6 +33,7 @@ from .operations import Claimed, OpStatus, Replay
 from .saga import (
     appointment_request,
     book,
+    confirm_saved,
     replay_first,
     requested_slot,
     require_future,
@@ -115,16 +116,7 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
             by=caller,
         )
     except Exception as exc:
-        saved = operations.saved(client, claim.op_id, new.appointment_id)
-        if saved is None:
-            logger.warn(
-                "move unconfirmed: left for the reconciler",
-                operationId=claim.op_id,
-                appointmentId=new.appointment_id,
-                cause=type(exc).__name__,
-            )
-            raise booking_error(Reason.DMS_OUTCOME_UNKNOWN) from exc
-        if not saved:
+        if not confirm_saved(client, claim.op_id, new.appointment_id, exc):
             _undo_new(client, store, supplier, claim, new, exc)
     if cancel_or_record(
         client,

@@ -63,6 +63,15 @@ class ReconcilerSettings:
             raise ValueError("max_attempts must be at least 1")
 
 
+class ReconcilerIncomplete(RuntimeError):  # noqa: N818 (a run, not an error of the items)
+    """A run could not read some of its work (a query failed): it did what it could, and
+    says so, so that the scheduled run counts as failed."""
+
+    def __init__(self, report: RunReport) -> None:
+        super().__init__(f"reconciler run {report.run_id}: {report.queries_failed} queries failed")
+        self.report = report
+
+
 @dataclass
 class RunReport:
     run_id: str
@@ -73,6 +82,7 @@ class RunReport:
     stale_outcome_unknown: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    queries_failed: int = 0
     lost_claims: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,6 +95,7 @@ class RunReport:
             "staleOutcomeUnknown": len(self.stale_outcome_unknown),
             "settled": len(self.settled),
             "failed": len(self.failed),
+            "queriesFailed": self.queries_failed,
             "lostClaims": self.lost_claims,
         }
 
@@ -114,6 +125,7 @@ def reconcile(settings: ReconcilerSettings | None = None) -> RunReport:
         try:
             items = query()
         except Exception as exc:
+            report.queries_failed += 1
             _item_failed(report, kind, "query", exc)
             continue
         for snapshot in items:
@@ -122,6 +134,8 @@ def reconcile(settings: ReconcilerSettings | None = None) -> RunReport:
             except Exception as exc:
                 _item_failed(report, kind, snapshot.id, exc)
     logger.info("reconciler run finished", **report.as_dict())
+    if report.queries_failed:
+        raise ReconcilerIncomplete(report)
     return report
 
 

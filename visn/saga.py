@@ -84,6 +84,23 @@ def book(client: Client, store: Store, op_id: str, new: NewAppointment) -> Appoi
         raise booking_error(reason) from exc
 
 
+def confirm_saved(client: Client, op_id: str, appointment_id: str, cause: Exception) -> bool:
+    """After the final write raised: True when it was applied (its answer was lost), False
+    when it certainly was not (compensate). When even that cannot be read, the appointment
+    must not be cancelled (it may be saved): DMS_OUTCOME_UNKNOWN, and the operation, still
+    BOOKED with its appointment, lets the reconciler settle it."""
+    saved = operations.saved(client, op_id, appointment_id)
+    if saved is None:
+        logger.warn(
+            "save unconfirmed: left for the reconciler",
+            operationId=op_id,
+            appointmentId=appointment_id,
+            cause=type(cause).__name__,
+        )
+        raise booking_error(Reason.DMS_OUTCOME_UNKNOWN) from cause
+    return saved
+
+
 def result_slot(appointment: Appointment, slot: SlotRequest, supplier: Supplier) -> dict[str, Any]:
     start = appointment.due_in or slot.start
     end = appointment.due_out or slot.end
