@@ -110,7 +110,7 @@ def test_a_cancel_owed_that_cannot_be_recorded_is_only_in_the_log(
     original = DocumentReference.set
 
     def set_unless_compensation(self: DocumentReference, *args: Any, **kwargs: Any) -> Any:
-        if self.path.startswith("compensations/"):
+        if self.path.startswith(f"{COMPENSATIONS}/"):
             raise firestore_outage("compensation write failed")
         return original(self, *args, **kwargs)
 
