@@ -2,7 +2,8 @@
 
 `BareKeyloop` is a keep-alive `requests.Session` holding a token it fetched once, so each call
 is exactly one HTTP round trip to the sandbox. `BareFirestore` makes the writes createBooking's
-saga makes (a create, an update, a two-document batch) straight on a Firestore client.
+saga makes (a create, an update, and the final transaction: every counter shard read, one
+bumped, the enquiry created and the operation completed) straight on a Firestore client.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class BareFirestore:
 
     def __init__(self) -> None:
         self._db = firestore.Client(project=PROJECT)
+        # A counter shaped like ViSN's enquiry number counter, for the final write.
+        self._counter = self._db.collection("benchCounter")
+        for shard in range(10):
+            self._counter.document(str(shard)).set({"count": 0})
 
     def create(self) -> str:
         doc_id = new_key()
@@ -94,30 +99,37 @@ class BareFirestore:
         )
 
     def batch(self, doc_id: str) -> None:
-        batch = self._db.batch()
-        batch.create(
-            self._db.collection("benchEnquiries").document(new_key()),
-            {
-                "customerId": "cust-bench",
-                "supplierId": "keyloop-leeds",
-                "status": "BOOKED",
-                "serviceTypes": ["SERVICE", "MOT"],
-                "slot": {"start": "2027-01-12T10:00:00+00:00", "end": None},
-                "vehicle": {"registration": "AB12CDE"},
-                "contact": {"givenName": "Ada", "familyName": "Lovelace"},
-                "createdAt": firestore.SERVER_TIMESTAMP,
-                "updatedAt": firestore.SERVER_TIMESTAMP,
-            },
-        )
-        batch.update(
-            self._db.collection("benchOperations").document(doc_id),
-            {
-                "status": "COMPLETED",
-                "result": {"ok": True},
-                "updatedAt": firestore.SERVER_TIMESTAMP,
-            },
-        )
-        batch.commit()
+        """The saga's final write: a transaction that reads every counter shard, bumps one,
+        creates the enquiry and completes the operation."""
+
+        @firestore.transactional
+        def final_write(transaction: Any) -> None:
+            shards = list(transaction.get(self._counter.limit(100)))
+            transaction.update(shards[0].reference, {"count": firestore.Increment(1)})
+            transaction.create(
+                self._db.collection("benchEnquiries").document(new_key()),
+                {
+                    "customerId": "cust-bench",
+                    "supplierId": "keyloop-leeds",
+                    "status": "BOOKED",
+                    "serviceTypes": ["SERVICE", "MOT"],
+                    "slot": {"start": "2027-01-12T10:00:00+00:00", "end": None},
+                    "vehicle": {"registration": "AB12CDE"},
+                    "contact": {"givenName": "Ada", "familyName": "Lovelace"},
+                    "createdAt": firestore.SERVER_TIMESTAMP,
+                    "updatedAt": firestore.SERVER_TIMESTAMP,
+                },
+            )
+            transaction.update(
+                self._db.collection("benchOperations").document(doc_id),
+                {
+                    "status": "COMPLETED",
+                    "result": {"ok": True},
+                    "updatedAt": firestore.SERVER_TIMESTAMP,
+                },
+            )
+
+        final_write(self._db.transaction())
 
     def close(self) -> None:
         self._db.close()  # type: ignore[no-untyped-call]

@@ -21,7 +21,7 @@ import requests
 
 from devtools.firestore_emulator import FirestoreEmulator
 from devtools.processes import ProcessGroup, free_port, http_ok
-from devtools.seed import DEMO_SUPPLIERS
+from devtools.seed import seed_firestore
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "demo-visn"
@@ -56,8 +56,7 @@ class Stack:
         from google.cloud import firestore
 
         db = firestore.Client(project=PROJECT)
-        for supplier_id, document in DEMO_SUPPLIERS.items():
-            db.collection("suppliers").document(supplier_id).set(document)
+        seed_firestore(db)
         db.close()  # type: ignore[no-untyped-call]
 
     # -- the sandbox's control API ---------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Demo data shared by `make dev` and the tests: suppliers that match the sandbox's stores."""
+"""Demo data shared by `make dev` and the tests: suppliers that match the sandbox's stores,
+in ViSN's shape (a `locale`, no time zone field), and ViSN's enquiry number counter."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ NO_DIARY_SUPPLIER = "garage-no-diary"
 DEMO_SUPPLIERS: dict[str, dict[str, Any]] = {
     UK_SUPPLIER: {
         "name": "Leeds Motors (Keyloop sandbox)",
-        "timezone": "Europe/London",
+        "locale": "en_GB",
         "liveDiaryProvider": {
             "provider": "KEYLOOP",
             "groupMappingId": "ENT-1001",
@@ -31,7 +32,7 @@ DEMO_SUPPLIERS: dict[str, dict[str, Any]] = {
     },
     IE_SUPPLIER: {
         "name": "Dublin Autos (Keyloop sandbox, local times)",
-        "timezone": "Europe/Dublin",
+        "locale": "en_IE",
         "liveDiaryProvider": {
             "provider": "KEYLOOP",
             "groupMappingId": "ENT-2002",
@@ -41,8 +42,23 @@ DEMO_SUPPLIERS: dict[str, dict[str, Any]] = {
             "localTimes": True,
         },
     },
-    NO_DIARY_SUPPLIER: {"name": "Corner Garage (no live diary)", "timezone": "Europe/London"},
+    NO_DIARY_SUPPLIER: {"name": "Corner Garage (no live diary)", "locale": "en_GB"},
 }
+
+# ViSN's distributed enquiry number counter (visn/enquiry_numbers.py): shards "0".."9" whose
+# counts add up to the next number, as a ViSN project that has taken enquiries for years.
+ENQUIRY_COUNTER = "ancillary/counters/enquiryNumber"
+DEMO_COUNTER_SHARDS = {str(i): {"count": 10_400 + i} for i in range(10)}
+DEMO_NEXT_ENQUIRY_NUMBER = sum(s["count"] for s in DEMO_COUNTER_SHARDS.values())
+
+
+def seed_firestore(db: Any) -> None:
+    """The demo suppliers and the counter, with an Admin SDK Firestore client."""
+    for supplier_id, document in DEMO_SUPPLIERS.items():
+        db.collection("suppliers").document(supplier_id).set(document)
+    for shard_id, shard in DEMO_COUNTER_SHARDS.items():
+        db.collection(ENQUIRY_COUNTER).document(shard_id).set(shard)
+
 
 # Two users of two fleet customers, for the auth emulator.
 DEMO_USERS = [

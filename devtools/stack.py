@@ -54,13 +54,17 @@ import requests
 
 from keyloop_sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from visn.settings import REGION
+from visn.suppliers import supplier_zone
 
 from .firestore_emulator import FirestoreEmulator
+from .firestore_rules import assembled_standin
 from .processes import ProcessGroup, StartError, http_ok, port_is_free
 from .seed import (
     APPOINTMENT_OPTIONS,
+    DEMO_COUNTER_SHARDS,
     DEMO_SUPPLIERS,
     DEMO_USERS,
+    ENQUIRY_COUNTER,
     IE_SUPPLIER,
     NO_DIARY_SUPPLIER,
     SERVICE_PRODUCTS,
@@ -429,10 +433,13 @@ class Stack:
     def _committed_firebase_json(self) -> dict[str, Any]:
         return cast(dict[str, Any], json.loads((ROOT / "firebase.json").read_text()))
 
-    def _rules_file(self) -> Path | None:
-        rules = self._committed_firebase_json().get("firestore", {}).get("rules")
-        path = ROOT / (rules or "firestore.rules")
-        return path if path.is_file() else None
+    def _rules_file(self) -> Path:
+        """The run's rules: a stand-in for ViSN's own with our block merged in, as a ViSN
+        project has them (firebase.json deploys no rules of ours)."""
+        path = self.directory / "firestore.rules"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(assembled_standin())
+        return path
 
     def firebase_config(self) -> dict[str, Any]:
         """The run's firebase.json: the committed functions block, pointed at the staged
@@ -449,8 +456,8 @@ class Stack:
             "functions": [codebase],
             "emulators": emulators_block(self.config, firestore=with_firestore),
         }
-        if with_firestore and self._rules_file() is not None:
-            config["firestore"] = {"rules": "firestore.rules"}
+        if with_firestore:
+            config["firestore"] = {"rules": self._rules_file().name}
         return config
 
     def _prepare_run_directory(self) -> Path:
@@ -469,10 +476,6 @@ class Stack:
             f"KEYLOOP_EVENTS_SECRET={DEV_EVENTS_SECRET}\n"
         )
         config = self.firebase_config()
-        if "firestore" in config:
-            rules_link = self.directory / "firestore.rules"
-            rules_link.unlink(missing_ok=True)
-            rules_link.symlink_to(cast(Path, self._rules_file()))
         path = self.directory / "firebase.json"
         path.write_text(json.dumps(config, indent=2) + "\n")
         return path
@@ -545,7 +548,7 @@ class Stack:
                 {
                     "id": supplier_id,
                     "name": document["name"],
-                    "timezone": document["timezone"],
+                    "timezone": supplier_zone(document).key,
                     "serviceTypes": list(diary.get("serviceTypeMapping", {})),
                     "optionalServices": list(diary.get("optionalServiceMapping", {})),
                 }
@@ -697,9 +700,12 @@ class Stack:
     # -- demo data -------------------------------------------------------------------------
 
     def seed(self) -> None:
-        """Demo suppliers into Firestore, demo users (with customerId claims) into Auth."""
+        """Demo suppliers and ViSN's enquiry number counter into Firestore, demo users (with
+        customerId claims) into Auth."""
         for supplier_id, document in DEMO_SUPPLIERS.items():
             self.put_document("suppliers", supplier_id, document)
+        for shard_id, shard in DEMO_COUNTER_SHARDS.items():
+            self.put_document(ENQUIRY_COUNTER, shard_id, shard)
         self.users = [self._create_user(user) for user in DEMO_USERS]
 
     def document_url(self, collection: str, doc_id: str) -> str:

@@ -23,7 +23,7 @@ from google.cloud.firestore import Client
 
 from keyloop import Appointment
 
-from . import clock, compensations, db, enquiries, operations
+from . import clock, compensations, db, enquiries, operations, retention
 from .booking import KIND as CREATE_KIND
 from .booking import write_enquiry
 from .compensations import COMPENSATIONS, CompensationStatus
@@ -97,7 +97,12 @@ def resolve(client: Client, op_id: str, *, booked: str | None) -> Resolution:
     guard = client.write_option(last_update_time=snapshot.update_time)
     if booked is None:
         operations.ref(client, op_id).update(
-            {"status": OpStatus.FAILED.value, "resolvedBy": "operator", "updatedAt": clock.now()},
+            {
+                "status": OpStatus.FAILED.value,
+                "resolvedBy": "operator",
+                "updatedAt": clock.now(),
+                **retention.operation_fields(OpStatus.FAILED),
+            },
             option=guard,
             **db.call_options(),
         )

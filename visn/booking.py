@@ -3,7 +3,8 @@
 1. Claim (uid, idempotencyKey) in Firestore before calling Keyloop.
 2. Create the Keyloop appointment; `details.externalReference` = our operation id.
 3. Record the appointment id on the operation (from here it is on a durable record).
-4. Write the enquiry and complete the operation in one atomic batch.
+4. Write the enquiry, with ViSN's next enquiry number, and complete the operation in one
+   transaction.
 5. If 4 raised, read the operation back first: a write that was applied although the call
    failed is a success. Only a write known not to have been applied is compensated: cancel
    the appointment; if that fails too, a compensation record (or, with Firestore down, an
@@ -20,7 +21,7 @@ from google.cloud.firestore import Client
 
 from keyloop import Appointment, Store
 
-from . import clock, compensations, db, enquiries, operations, telemetry
+from . import clock, compensations, enquiries, enquiry_numbers, operations, retention, telemetry
 from .caller import Caller
 from .clients import firestore_client
 from .dms import undo_booking
@@ -131,7 +132,7 @@ def write_enquiry(
     result: dict[str, Any],
     history_by: Caller | str,
 ) -> None:
-    """The enquiry and the completed operation, in one atomic batch."""
+    """The enquiry, numbered, and the completed operation, in one transaction."""
     enquiry = {
         "customerId": customer_id,
         "supplierId": supplier_id,
@@ -149,13 +150,25 @@ def write_enquiry(
             )
         ],
     }
-    batch = client.batch()
-    batch.create(enquiries.ref(client, enquiry_id), enquiry)
-    batch.update(
-        operations.ref(client, operation_id),
-        {"status": OpStatus.COMPLETED.value, "result": result, "updatedAt": clock.now()},
+    # ViSN's enquiry number is taken in this same commit (visn/enquiry_numbers.py says why).
+    result[enquiry_numbers.FIELD] = enquiry_numbers.create_numbered(
+        client,
+        enquiries.ref(client, enquiry_id),
+        enquiry,
+        lambda number: [(operations.ref(client, operation_id), _completed(result, number))],
     )
-    batch.commit(**db.call_options())
+
+
+def _completed(result: dict[str, Any], number: int) -> dict[str, Any]:
+    # `result` carries the number of the attempt that commits (the last one), also when the
+    # commit applied although the call raised and the read-back finds it saved.
+    result[enquiry_numbers.FIELD] = number
+    return {
+        "status": OpStatus.COMPLETED.value,
+        "result": dict(result),
+        "updatedAt": clock.now(),
+        **retention.operation_fields(OpStatus.COMPLETED),
+    }
 
 
 def _compensate(

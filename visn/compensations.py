@@ -1,8 +1,9 @@
 """Appointments that must still be cancelled in Keyloop: durable records for the reconciler.
 
-`compensations/{id}` holds everything needed to cancel without the supplier's config (which
-may change meanwhile). Written whenever a cancel we owe could not be done at once; the
-reconciler retries them with back-off and hands them to a person after repeated failures.
+`liveDiary_compensations/{id}` (visn.namespace) holds everything needed to cancel without
+the supplier's config (which may change meanwhile). Written whenever a cancel we owe could
+not be done at once; the reconciler retries them with back-off and hands them to a person
+after repeated failures.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from google.cloud.firestore import Client
 
 from keyloop import KeyloopError, Store
 
-from . import clock, db
+from . import clock, db, retention
+from .namespace import COMPENSATIONS as COMPENSATIONS  # noqa: PLC0414 (re-exported, its old home)
 
-COMPENSATIONS = "compensations"
 # A stable message an alert can match (docs/operations.md).
 CANCEL_OWED_MESSAGE = "KEYLOOP_CANCEL_OWED: appointment must be cancelled in Keyloop"
 
@@ -116,6 +117,7 @@ def done_fields(**extra: Any) -> dict[str, Any]:
         "status": CompensationStatus.DONE.value,
         "settled": True,
         "updatedAt": clock.now(),
+        **retention.compensation_done_fields(),
         **extra,
     }
 

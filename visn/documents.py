@@ -61,6 +61,8 @@ class DmsBlock(_Document):
 class EnquiryDocument(_Document):
     customerId: str  # noqa: N815
     supplierId: str  # noqa: N815
+    enquiryNumber: int  # noqa: N815
+    """ViSN's enquiry number, from ViSN's own counter (docs/visn-data.md)."""
     status: Literal["BOOKED", "CANCELLING", "CANCELLED", "COMPLETED"]
     """CANCELLING: a cancel is on record, the DMS has not confirmed it yet. COMPLETED: the
     dealer has finished the work (seen in the DMS); it can no longer change."""

@@ -1,4 +1,10 @@
-"""ViSN's own record of a booking: `enquiries/{enquiryId}`, owned by one fleet customer."""
+"""ViSN's own record of a booking: `enquiries/{enquiryId}`, owned by one fleet customer.
+
+The enquiries are ViSN's; we create one per booking and later update its status, slot, DMS
+block and history (cancelBooking, rearrangeBooking). Every field we write is listed here and
+in docs/visn-data.md. ViSN's own enquiry shape beyond `customerId`, `status` and
+`enquiryNumber` is not known to us: the rest is our assumption, kept to these names.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,30 @@ from .compensations import store_fields, store_from
 from .errors import Reason, booking_error
 
 ENQUIRIES = "enquiries"
+# What createBooking writes (enquiryNumber: visn/enquiry_numbers.py).
+CREATED_FIELDS = frozenset(
+    {
+        "customerId",
+        "supplierId",
+        "status",
+        "enquiryNumber",
+        "serviceTypes",
+        "optionalService",
+        "slot",
+        "vehicle",
+        "contact",
+        "notes",
+        "collectionAddress",
+        "dms",
+        "operationId",
+        "createdBy",
+        "createdAt",
+        "updatedAt",
+        "history",
+    }
+)
+# What cancelBooking and rearrangeBooking change.
+UPDATED_FIELDS = frozenset({"status", "cancelledAt", "slot", "dms", "updatedAt", "history"})
 
 
 class EnquiryStatus(StrEnum):

@@ -1,4 +1,5 @@
-"""Supplier onboarding: check a supplier file, and write it to `suppliers/{supplierId}`.
+"""Supplier onboarding: check a supplier file, and write its live diary fields into ViSN's
+supplier record `{SUPPLIERS_COLLECTION}/{supplierId}` (default `suppliers`).
 
 The file holds one supplier object or a JSON array of them (docs/suppliers.md):
 
@@ -10,6 +11,10 @@ The `liveDiaryProvider` block is checked with the model the functions read it wi
 not get wrong even where the functions would tolerate it: ViSN's own service codes as keys,
 a real IANA time zone, a true boolean, no field the functions would ignore. Every problem is
 reported with its JSON path (`$[1].liveDiaryProvider.serviceTypeMapping.SERVCE`).
+
+The record is ViSN's: an import replaces only `liveDiaryProvider` (and `timezone` when the
+file has one), each as a whole, and leaves every other field of ViSN's as it was. `name` is
+checked for the operator's benefit and never written.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from . import db
-from .suppliers import SUPPLIERS, LiveDiaryProviderConfig
+from .suppliers import LiveDiaryProviderConfig, suppliers_path
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client as FirestoreClient
@@ -36,7 +41,11 @@ if TYPE_CHECKING:
 SUPPLIER_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 SERVICE_TYPES = ("SERVICE", "MOT", "REPAIR", "TYRE", "GLASS")
 OPTIONAL_SERVICES = ("COLLECTION_AND_DELIVERY", "COURTESY_CAR", "WHILE_YOU_WAIT")
-SUPPLIER_FIELDS = ("supplierId", "name", "timezone", "liveDiaryProvider")
+SUPPLIER_FIELDS = ("supplierId", "name", "locale", "timezone", "liveDiaryProvider")
+# Without a timezone, the record's locale decides. `name` and `locale` are ViSN's: checked
+# (a file may copy them from the record, for the reader), never written.
+OPTIONAL_FIELDS = ("name", "locale", "timezone")
+WRITTEN_FIELDS = ("timezone", "liveDiaryProvider")  # ours to write in ViSN's record
 PROVIDER_FIELDS = tuple(LiveDiaryProviderConfig.model_fields)
 ID_FIELDS = ("groupMappingId", "supplierMappingId", "enterpriseId", "storeId")
 MAX_NAME_LENGTH = 200
@@ -63,7 +72,7 @@ class Problem:
 @dataclass(frozen=True)
 class SupplierEntry:
     supplier_id: str
-    document: dict[str, Any]  # what `suppliers/{supplier_id}` will hold
+    document: dict[str, Any]  # our fields of the supplier record
 
 
 @dataclass
@@ -167,11 +176,15 @@ def check_supplier(value: Any, path: str, report: Report) -> SupplierEntry | Non
     checks = {
         "supplierId": _supplier_id_problems,
         "name": _name_problems,
+        "locale": _locale_problems,
         "timezone": check_timezone,
     }
     for name, check in checks.items():
         where = _join(path, name)
-        problems.extend(check(value[name], where) if name in value else [_required(where)])
+        if name in value:
+            problems.extend(check(value[name], where))
+        elif name not in OPTIONAL_FIELDS:
+            problems.append(_required(where))
     block_path = _join(path, "liveDiaryProvider")
     if "liveDiaryProvider" in value:
         block_problems, warnings = check_live_diary(value["liveDiaryProvider"], block_path)
@@ -183,7 +196,7 @@ def check_supplier(value: Any, path: str, report: Report) -> SupplierEntry | Non
     supplier_id = value.get("supplierId")
     if problems or not isinstance(supplier_id, str):
         return None
-    document = {k: _plain(value[k]) for k in SUPPLIER_FIELDS if k != "supplierId"}
+    document = {k: _plain(value[k]) for k in WRITTEN_FIELDS if k in value}
     return SupplierEntry(supplier_id, document)
 
 
@@ -264,6 +277,12 @@ def _name_problems(value: Any, path: str) -> list[Problem]:
         return [Problem(path, "must be a non-blank string")]
     if len(value) > MAX_NAME_LENGTH:
         return [Problem(path, f"must be at most {MAX_NAME_LENGTH} characters")]
+    return []
+
+
+def _locale_problems(value: Any, path: str) -> list[Problem]:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2}_[A-Z]{2}", value):
+        return [Problem(path, "must be a locale such as en_GB or en_IE")]
     return []
 
 
@@ -352,12 +371,13 @@ def _plain(value: Any) -> Any:
 
 
 def write_suppliers(entries: list[SupplierEntry], client: FirestoreClient) -> list[Written]:
-    """Set (replace) every `suppliers/{id}` in one batch: all are written, or none."""
-    refs = [client.collection(SUPPLIERS).document(e.supplier_id) for e in entries]
+    """Write our fields of every supplier record in one batch: all are written, or none.
+    Only the fields the entry holds are replaced (merge on those fields); ViSN's stay."""
+    refs = [client.collection(suppliers_path()).document(e.supplier_id) for e in entries]
     existing = {s.id for s in client.get_all(refs, **db.call_options()) if s.exists}
     batch = client.batch()
     for ref, entry in zip(refs, entries, strict=True):
-        batch.set(ref, entry.document)
+        batch.set(ref, entry.document, merge=list(entry.document))
     batch.commit(**db.call_options())
     return [Written(e.supplier_id, e.supplier_id in existing) for e in entries]
 
@@ -371,7 +391,8 @@ def describe(entry: SupplierEntry) -> str:
     times = "local" if block.get("localTimes") else "UTC"
     return (
         f"KEYLOOP enterprise {enterprise} store {store} ({times} times, "
-        f"{entry.document['timezone']}); services {', '.join(block['serviceTypeMapping'])}; "
+        f"{entry.document.get('timezone', 'time zone from the locale')}); "
+        f"services {', '.join(block['serviceTypeMapping'])}; "
         f"options {options}"
     )
 
@@ -402,7 +423,7 @@ def import_command(file: str, out: TextIO) -> int:
         return 1
     for entry, result in zip(report.entries, written, strict=True):
         verb = "replaced" if result.replaced else "created"
-        print(f"{verb:<9}suppliers/{entry.supplier_id}: {describe(entry)}", file=out)
+        print(f"{verb:<9}{suppliers_path()}/{entry.supplier_id}: {describe(entry)}", file=out)
     print(
         f"{len(written)} supplier(s) written; running functions pick the change up within "
         "30 s (their supplier cache)",

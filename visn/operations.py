@@ -1,8 +1,8 @@
 """Booking operations: one document per (user, idempotency key), the saga's durable state.
 
-`bookingOperations/{opId}` is written before Keyloop is called, so every appointment we make
-is traceable (Keyloop gets the op id as `details.externalReference`) and a replay of the
-same key never books twice. Status moves:
+`liveDiary_bookingOperations/{opId}` (visn.namespace) is written before Keyloop is called,
+so every appointment we make is traceable (Keyloop gets the op id as
+`details.externalReference`) and a replay of the same key never books twice. Status moves:
 
     IN_PROGRESS -> BOOKED (appointment recorded) -> COMPLETED (enquiry written)
     IN_PROGRESS -> FAILED (nothing booked; the key may be tried again)
@@ -30,10 +30,9 @@ from firebase_functions import logger
 from google.api_core import exceptions as gexc
 from google.cloud.firestore import Client
 
-from . import clock, db, telemetry
+from . import clock, db, retention, telemetry
 from .errors import Reason, booking_error
-
-OPERATIONS = "bookingOperations"
+from .namespace import OPERATIONS as OPERATIONS  # noqa: PLC0414 (re-exported, its old home)
 
 
 class OpStatus(StrEnum):
@@ -141,6 +140,7 @@ def claim(
         "store": store,
         "details": details,
         "updatedAt": clock.now(),
+        **retention.operation_fields(OpStatus.IN_PROGRESS),
     }
     try:
         ref.update(
@@ -170,7 +170,13 @@ def ref(client: Client, op_id: str) -> Any:
 
 def mark(client: Client, op_id: str, status: OpStatus, **fields: Any) -> None:
     ref(client, op_id).update(
-        {"status": status.value, "updatedAt": clock.now(), **fields}, **db.call_options()
+        {
+            "status": status.value,
+            "updatedAt": clock.now(),
+            **retention.operation_fields(status),
+            **fields,
+        },
+        **db.call_options(),
     )
 
 

@@ -23,7 +23,7 @@ from google.cloud.firestore import ArrayUnion, Client
 
 from keyloop import Appointment, Store
 
-from . import clock, compensations, db, enquiries, operations
+from . import clock, compensations, db, enquiries, operations, retention
 from .caller import Caller
 from .clients import firestore_client
 from .dms import cancel_or_record, undo_booking
@@ -186,7 +186,12 @@ def move_enquiry(
     )
     batch.update(
         operations.ref(client, operation_id),
-        {"status": OpStatus.COMPLETED.value, "result": result, "updatedAt": clock.now()},
+        {
+            "status": OpStatus.COMPLETED.value,
+            "result": result,
+            "updatedAt": clock.now(),
+            **retention.operation_fields(OpStatus.COMPLETED),
+        },
     )
     owed = compensations.record(
         store,

@@ -33,7 +33,7 @@ from google.cloud.firestore import Client
 
 from keyloop import KeyloopError
 
-from . import clock, compensations, db, enquiries
+from . import clock, compensations, db, enquiries, retention
 from .cancel import settle_cancelled
 from .clients import firestore_client, keyloop_client
 from .compensations import COMPENSATIONS, CompensationStatus
@@ -274,6 +274,7 @@ def _work_compensation(
             "status": CompensationStatus.DONE.value,
             "updatedAt": clock.now(),
             "doneBy": report.run_id,
+            **retention.compensation_done_fields(),
         },
         **db.call_options(),
     )
@@ -290,7 +291,10 @@ def _close_waiters(
     ):
         raise RuntimeError("enquiry not settled")  # counted; the next run tries again
     _close_operation(client, record.get("operationId"))
-    snapshot.reference.update({"settled": True, "updatedAt": clock.now()}, **db.call_options())
+    snapshot.reference.update(
+        {"settled": True, "updatedAt": clock.now(), **retention.compensation_done_fields()},
+        **db.call_options(),
+    )
     report.settled.append(snapshot.id)
 
 
@@ -339,7 +343,11 @@ def _close_operation(client: Client, operation_id: str | None) -> None:
     snapshot = ref.get(**db.call_options())
     if snapshot.exists and (snapshot.to_dict() or {}).get("status") == OpStatus.COMPENSATING:
         ref.update(
-            {"status": OpStatus.COMPENSATED.value, "updatedAt": clock.now()},
+            {
+                "status": OpStatus.COMPENSATED.value,
+                "updatedAt": clock.now(),
+                **retention.operation_fields(OpStatus.COMPENSATED),
+            },
             option=client.write_option(last_update_time=snapshot.update_time),
             **db.call_options(),
         )

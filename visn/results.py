@@ -43,6 +43,8 @@ class BookedSlot(_Result):
 
 class CreateBookingResult(_Result):
     enquiryId: str  # noqa: N815
+    enquiryNumber: int  # noqa: N815
+    """ViSN's sequential enquiry number, as ViSN's own enquiries carry it."""
     status: Literal["BOOKED"]
     appointmentId: str  # noqa: N815
     appointmentReference: str | None  # noqa: N815

@@ -21,6 +21,11 @@ KEYLOOP_CREDENTIALS_SECRET = StringParam(
 KEYLOOP_CONNECT_TIMEOUT_MS = IntParam("KEYLOOP_CONNECT_TIMEOUT_MS", default=3050)
 KEYLOOP_READ_TIMEOUT_MS = IntParam("KEYLOOP_READ_TIMEOUT_MS", default=10000)
 FIRESTORE_TIMEOUT_MS = IntParam("FIRESTORE_TIMEOUT_MS", default=5000)
+SUPPLIERS_COLLECTION = StringParam(
+    "SUPPLIERS_COLLECTION",
+    default="suppliers",
+    description="Where ViSN keeps its supplier (service unit) records, a collection path",
+)
 
 KEYLOOP_EVENTS_SECRET = SecretParam("KEYLOOP_EVENTS_SECRET")  # x-api-key of Keyloop's events
 

@@ -23,7 +23,7 @@ from .onboarding import (
     check_live_diary,
     check_timezone,
 )
-from .suppliers import SUPPLIERS, Supplier, parse_supplier
+from .suppliers import Supplier, parse_supplier, suppliers_path
 
 
 def keyloop_check_command(
@@ -41,22 +41,25 @@ def keyloop_check_command(
         return 1
     try:
         snapshot = (
-            firestore_client().collection(SUPPLIERS).document(supplier_id).get(**db.call_options())
+            firestore_client()
+            .collection(suppliers_path())
+            .document(supplier_id)
+            .get(**db.call_options())
         )
     except Exception as exc:  # credentials, permissions, network
-        print(f"cannot read suppliers/{supplier_id}: {type(exc).__name__}", file=out)
+        print(f"cannot read {suppliers_path()}/{supplier_id}: {type(exc).__name__}", file=out)
         return 1
     if not snapshot.exists:
-        print(f"no document suppliers/{supplier_id} in project {project_id()}", file=out)
+        print(f"no document {suppliers_path()}/{supplier_id} in project {project_id()}", file=out)
         return 1
     data: Mapping[str, Any] = snapshot.to_dict() or {}
     _note_config_problems(data, out)
     supplier = parse_supplier(supplier_id, data)
     if supplier.store is None:
         print(
-            f"FAILED: suppliers/{supplier_id} has no usable KEYLOOP liveDiaryProvider block, so "
-            "the functions answer NO_LIVE_DIARY for it; fix it with `python -m visn suppliers "
-            "import`",
+            f"FAILED: {suppliers_path()}/{supplier_id} has no usable KEYLOOP liveDiaryProvider "
+            "block, so the functions answer NO_LIVE_DIARY for it; fix it with "
+            "`python -m visn suppliers import`",
             file=out,
         )
         return 1

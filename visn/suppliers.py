@@ -1,4 +1,14 @@
-"""Suppliers' live diary config, read from `suppliers/{supplierId}` and cached briefly."""
+"""ViSN's supplier (service unit) records: everything we read of them, cached briefly.
+
+A record lives at `{SUPPLIERS_COLLECTION}/{supplierId}` (param, default `suppliers`). We read:
+- `liveDiaryProvider`: ViSN's per-service-unit block, `{provider: "KEYLOOP", groupMappingId,
+  supplierMappingId, serviceTypeMapping: {SERVICE|MOT|REPAIR|TYRE|GLASS: id},
+  optionalServiceMapping: {COLLECTION_AND_DELIVERY|COURTESY_CAR|WHILE_YOU_WAIT: id}}`, plus
+  three optional fields of ours (`enterpriseId`, `storeId`, `localTimes`);
+- the time zone: `timezone` (an IANA name) when present, else from `locale` (ViSN's
+  `en_IE`, `en_GB`). Both field names are assumed (ViSN's docs show the locale values, not
+  the field's name): this module is the one place that maps them. docs/visn-data.md.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +24,17 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from keyloop import Store
 
-from . import db
+from . import db, settings
 from .clients import firestore_client
 from .errors import FieldError, Reason, booking_error
 
-SUPPLIERS = "suppliers"
+SUPPLIERS = "suppliers"  # the default of settings.SUPPLIERS_COLLECTION
 CACHE_SECONDS = 30.0  # the contract allows up to 60 s of staleness
 DEFAULT_TIMEZONE = "Europe/London"
+# ViSN's field names (assumed) and its locales' time zones.
+TIMEZONE_FIELD = "timezone"
+LOCALE_FIELD = "locale"
+LOCALE_ZONES = {"en_GB": "Europe/London", "en_IE": "Europe/Dublin"}
 
 _KeyloopId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -54,7 +68,7 @@ class Supplier:
 
 def parse_supplier(supplier_id: str, data: Mapping[str, Any]) -> Supplier:
     """A Supplier from its document; a broken live diary block reads as 'no live diary'."""
-    zone = _zone(data.get("timezone"))
+    zone = supplier_zone(data)
     raw = data.get("liveDiaryProvider")
     if not isinstance(raw, Mapping) or raw.get("provider") != "KEYLOOP":
         return Supplier(supplier_id, zone, None, {}, {})
@@ -113,16 +127,37 @@ class SupplierCache:
             self._entries.clear()
 
 
-def _zone(name: Any) -> ZoneInfo:
+def suppliers_path() -> str:
+    """The collection of ViSN's supplier records (configuration, default `suppliers`)."""
+    return settings.SUPPLIERS_COLLECTION.value or SUPPLIERS
+
+
+def supplier_zone(data: Mapping[str, Any]) -> ZoneInfo:
+    """An explicit `timezone`, else the locale's zone, else the UK's."""
+    explicit = _zone(data.get(TIMEZONE_FIELD))
+    if explicit is not None:
+        return explicit
+    locale = data.get(LOCALE_FIELD)
+    return ZoneInfo(
+        LOCALE_ZONES.get(locale, DEFAULT_TIMEZONE) if isinstance(locale, str) else DEFAULT_TIMEZONE
+    )
+
+
+def _zone(name: Any) -> ZoneInfo | None:
+    if not isinstance(name, str) or not name:
+        return None
     try:
-        return ZoneInfo(name if isinstance(name, str) and name else DEFAULT_TIMEZONE)
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_TIMEZONE)
+        return None
 
 
 def _load_from_firestore(supplier_id: str) -> Mapping[str, Any] | None:
     snapshot = (
-        firestore_client().collection(SUPPLIERS).document(supplier_id).get(**db.call_options())
+        firestore_client()
+        .collection(suppliers_path())
+        .document(supplier_id)
+        .get(**db.call_options())
     )
     return snapshot.to_dict() if snapshot.exists else None
 

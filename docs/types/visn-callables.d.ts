@@ -141,6 +141,7 @@ export interface CreateBookingResult {
   appointmentId: string;
   appointmentReference: string | null;
   enquiryId: string;
+  enquiryNumber: number;
   slot: BookedSlot;
   status: "BOOKED";
 }
@@ -236,6 +237,7 @@ export interface DmsBlock {
 export interface EnquiryDocument {
   customerId: string;
   dms: DmsBlock;
+  enquiryNumber: number;
   history: HistoryEntry[];
   serviceTypes: string[];
   slot: BookedSlot;

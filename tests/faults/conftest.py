@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from tests.functions.conftest import FROZEN_NOW, harness
+from tests.functions.enquiry_invariant import number_problems
 from tests.functions.harness import Harness
 from visn.reconciler import ReconcilerSettings, RunReport, reconcile
 
 __all__ = ["harness"]
 
-MATRIX: dict[str, int] = {"scenarios": 0, "orphans": 0, "leaks": 0}
+MATRIX: dict[str, int] = {"scenarios": 0, "orphans": 0, "leaks": 0, "number_problems": 0}
 
 # Personal details the scenarios send (tests/functions/test_create_booking.booking) and the
 # sandbox's client secret: none may appear in any log line.
@@ -73,6 +74,7 @@ def scenario(
     scenario = Scenario(harness, monkeypatch)
     yield scenario
     orphans = scenario.orphans()
+    numbering = number_problems(harness.db)
     out, err = capsys.readouterr()
     logs = "\n".join([out, err, caplog.text])
     secrets = [*_NEVER_LOGGED, *harness.sandbox.state.issued_tokens()]
@@ -80,7 +82,9 @@ def scenario(
     MATRIX["scenarios"] += 1
     MATRIX["orphans"] += len(orphans)
     MATRIX["leaks"] += len(leaks)
+    MATRIX["number_problems"] += len(numbering)
     assert orphans == [], f"orphaned appointments: {orphans}"
+    assert numbering == [], f"enquiry numbers: {numbering}"
     assert leaks == [], "personal data or secrets in the logs"
     assert not re.search(r"Bearer\s+\S", logs), "a bearer token in the logs"
 
@@ -90,7 +94,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             f"fault matrix: {MATRIX['scenarios']} scenarios run, "
             f"{MATRIX['orphans']} orphaned appointments (live in the sandbox, no BOOKED "
-            f"enquiry), {MATRIX['leaks']} secrets or personal details in logs"
+            f"enquiry), {MATRIX['leaks']} secrets or personal details in logs, "
+            f"{MATRIX['number_problems']} enquiry number problems (duplicates, or drawn and "
+            "on no enquiry nor abandoned)"
         )
     if MATRIX.get("bad_inputs"):
         terminalreporter.write_line(

@@ -15,6 +15,7 @@ from tests.faults.conftest import Scenario
 from tests.functions.harness import ALICE, firestore_outage
 from tests.functions.test_create_booking import KEY, booking
 from visn import api, clients
+from visn.namespace import COMPENSATIONS
 from visn.operations import operation_id
 from visn.reconciler import ReconcilerIncomplete
 
@@ -109,7 +110,7 @@ def test_a_cancel_owed_that_cannot_be_recorded_is_only_in_the_log(
     original = DocumentReference.set
 
     def set_unless_compensation(self: DocumentReference, *args: Any, **kwargs: Any) -> Any:
-        if self.path.startswith("compensations/"):
+        if self.path.startswith(f"{COMPENSATIONS}/"):
             raise firestore_outage("compensation write failed")
         return original(self, *args, **kwargs)
 
@@ -122,7 +123,7 @@ def test_a_cancel_owed_that_cannot_be_recorded_is_only_in_the_log(
         patch.setattr(DocumentReference, "set", set_unless_compensation)
         outcome = scenario.harness.call("createBooking", booking())
     assert outcome.reason == "BOOKING_NOT_SAVED"
-    assert scenario.harness.docs("compensations") == {}
+    assert scenario.harness.docs(COMPENSATIONS) == {}
     (line,) = _lines(capsys.readouterr().err, "KEYLOOP_CANCEL_OWED:")
     assert (line["durable"], line["why"]) == (False, "ENQUIRY_WRITE_FAILED")
     # What the person does on that page: cancel the appointment in the dealer's DMS.

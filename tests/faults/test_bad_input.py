@@ -10,6 +10,7 @@ import pytest
 from tests.faults.conftest import MATRIX
 from tests.functions.harness import ALICE, Harness
 from tests.functions.test_create_booking import booking
+from visn.namespace import OPERATIONS
 
 KEY = "key-bad-input-000001"
 AVAIL = {"supplierId": "keyloop-leeds", "date": "2027-01-12", "serviceTypes": ["MOT"]}
@@ -169,4 +170,4 @@ def _count(harness: Harness) -> None:
     MATRIX["bad_inputs"] = MATRIX.get("bad_inputs", 0) + 1
     MATRIX["bad_input_upstream_calls"] = MATRIX.get("bad_input_upstream_calls", 0) + calls
     assert calls == 0
-    assert harness.docs("bookingOperations") == {}
+    assert harness.docs(OPERATIONS) == {}

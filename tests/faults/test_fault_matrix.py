@@ -15,6 +15,7 @@ from tests.faults.conftest import Scenario
 from tests.functions.harness import ALICE, Outcome, firestore_outage
 from tests.functions.test_create_booking import KEY, booking
 from visn import clients
+from visn.namespace import COMPENSATIONS, OPERATIONS
 from visn.operations import operation_id
 
 AVAILABILITY = {"supplierId": "keyloop-leeds", "date": "2027-01-12", "serviceTypes": ["MOT"]}
@@ -26,7 +27,7 @@ class ProcessDied(BaseException):
 
 
 def _op(scenario: Scenario, op_id: str = OP_ID) -> dict[str, Any]:
-    operation = scenario.harness.doc("bookingOperations", op_id)
+    operation = scenario.harness.doc(OPERATIONS, op_id)
     assert operation is not None
     return operation
 
@@ -123,7 +124,7 @@ def test_enquiry_write_fails_compensated(scenario: Scenario) -> None:
     assert (outcome.status, outcome.reason) == ("INTERNAL", "BOOKING_NOT_SAVED")
     assert _statuses(scenario) == ["CANCELLED"]
     assert _op(scenario)["status"] == "COMPENSATED"
-    assert scenario.harness.docs("compensations") == {}
+    assert scenario.harness.docs(COMPENSATIONS) == {}
 
 
 def test_enquiry_write_and_cancel_fail_reconciled_next_run(scenario: Scenario) -> None:
@@ -132,12 +133,12 @@ def test_enquiry_write_and_cancel_fail_reconciled_next_run(scenario: Scenario) -
     outcome = scenario.harness.call("createBooking", booking())
     assert outcome.reason == "BOOKING_NOT_SAVED"
     assert _statuses(scenario) == ["BOOKED"]
-    (record,) = scenario.harness.docs("compensations").values()
+    (record,) = scenario.harness.docs(COMPENSATIONS).values()
     assert record["status"] == "PENDING"
     report = scenario.reconcile()
     assert len(report.cancelled) == 1
     assert _statuses(scenario) == ["CANCELLED"]
-    (record,) = scenario.harness.docs("compensations").values()
+    (record,) = scenario.harness.docs(COMPENSATIONS).values()
     assert record["status"] == "DONE"
     assert _op(scenario)["status"] == "COMPENSATED"
 
@@ -180,10 +181,9 @@ def test_firestore_killed_right_after_keyloop_booked(scenario: Scenario, tmp_pat
         from google.cloud import firestore
 
         db = firestore.Client(project="demo-visn")
-        from devtools.seed import DEMO_SUPPLIERS
+        from devtools.seed import seed_firestore
 
-        for supplier_id, document in DEMO_SUPPLIERS.items():
-            db.collection("suppliers").document(supplier_id).set(document)
+        seed_firestore(db)
         scenario.harness.fault("create", stallSeconds=3.0, process=True)
 
         def kill_when_keyloop_has_it() -> None:
@@ -341,7 +341,7 @@ def test_repeated_cancel_failures_go_to_a_person(
         minutes += 300  # past any back-off
         scenario.advance(minutes)
         scenario.reconcile(max_attempts=3)
-    (record,) = scenario.harness.docs("compensations").values()
+    (record,) = scenario.harness.docs(COMPENSATIONS).values()
     assert record["status"] == "NEEDS_ATTENTION"
     assert record["attempts"] == 3
     err = capsys.readouterr().err
@@ -354,8 +354,8 @@ def test_repeated_cancel_failures_go_to_a_person(
         f"{scenario.harness.sandbox.url}/_sandbox/faults", timeout=5
     )
     requests_delete.raise_for_status()
-    scenario.harness.db.collection("compensations").document(
-        next(iter(scenario.harness.docs("compensations")))
+    scenario.harness.db.collection(COMPENSATIONS).document(
+        next(iter(scenario.harness.docs(COMPENSATIONS)))
     ).update({"status": "PENDING", "attempts": 0})
     assert len(scenario.reconcile().cancelled) == 1
     assert _statuses(scenario) == ["CANCELLED"]
@@ -418,9 +418,9 @@ def test_reconcile_command_against_the_environment(scenario: Scenario) -> None:
     _fail_enquiry_write(scenario)
     scenario.harness.fault("cancel", status=503, count=3)
     assert scenario.harness.call("createBooking", booking()).reason == "BOOKING_NOT_SAVED"
-    (record_id,) = scenario.harness.docs("compensations")
+    (record_id,) = scenario.harness.docs(COMPENSATIONS)
     # The command runs on the real clock; this test's records were written on the pinned one.
-    scenario.harness.db.collection("compensations").document(record_id).update(
+    scenario.harness.db.collection(COMPENSATIONS).document(record_id).update(
         {"nextAttemptAt": datetime(2020, 1, 1, tzinfo=UTC)}
     )
     done = subprocess.run(
@@ -435,6 +435,6 @@ def test_reconcile_command_against_the_environment(scenario: Scenario) -> None:
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["cancelled"] == 1
     assert _statuses(scenario) == ["CANCELLED"]
-    record = scenario.harness.doc("compensations", record_id)
+    record = scenario.harness.doc(COMPENSATIONS, record_id)
     assert record is not None
     assert record["status"] == "DONE"

@@ -9,7 +9,7 @@ import pytest
 from google.cloud import firestore
 
 from devtools.firestore_emulator import FirestoreEmulator
-from devtools.seed import DEMO_SUPPLIERS
+from devtools.seed import seed_firestore
 from keyloop_sandbox import SandboxServer
 from tests.functions.events_endpoint import EVENTS_SECRET, EventsEndpoint
 from tests.functions.harness import PROJECT, Harness, callable_app
@@ -44,8 +44,7 @@ def harness(
     clients.reset()
     suppliers.suppliers.clear()
     db = firestore.Client(project=PROJECT)
-    for supplier_id, document in DEMO_SUPPLIERS.items():
-        db.collection("suppliers").document(supplier_id).set(document)
+    seed_firestore(db)
     harness = Harness(callable_app(), keyloop_sandbox, db)
     yield harness
     harness.http.close()

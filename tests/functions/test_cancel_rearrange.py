@@ -8,6 +8,7 @@ import pytest
 
 from tests.functions.harness import ALICE_COLLEAGUE, BOB, Harness, firestore_outage
 from tests.functions.test_create_booking import booking
+from visn.namespace import COMPENSATIONS
 
 NEW_SLOT = {"start": "2027-01-13T14:00:00+00:00"}
 
@@ -68,13 +69,13 @@ def test_cancel_with_keyloop_down_then_up(harness: Harness) -> None:
     enquiry = harness.doc("enquiries", created["enquiryId"])
     assert enquiry is not None
     assert enquiry["status"] == "CANCELLING"
-    (owed,) = harness.docs("compensations").values()
+    (owed,) = harness.docs(COMPENSATIONS).values()
     assert (owed["status"], owed["enquiryId"]) == ("PENDING", created["enquiryId"])
     assert harness.appointments()[0]["status"] == "BOOKED"
     again = harness.call("cancelBooking", {"enquiryId": created["enquiryId"]})
     assert again.result["status"] == "CANCELLED"
     assert harness.appointments()[0]["status"] == "CANCELLED"
-    (owed,) = harness.docs("compensations").values()
+    (owed,) = harness.docs(COMPENSATIONS).values()
     assert (owed["status"], owed["settled"]) == ("DONE", True)
 
 
@@ -87,7 +88,7 @@ def test_cancel_refused_by_the_dms_takes_the_intent_back(harness: Harness) -> No
     assert enquiry is not None
     assert enquiry["status"] == "BOOKED"
     assert harness.appointments()[0]["status"] == "BOOKED"
-    (owed,) = harness.docs("compensations").values()
+    (owed,) = harness.docs(COMPENSATIONS).values()
     assert (owed["status"], owed["outcome"]) == ("DONE", "REFUSED_BY_DMS")
 
 
@@ -136,7 +137,7 @@ def test_rearrange_make_before_break(harness: Harness) -> None:
     assert moved["action"] == "REARRANGED"
     assert moved["fromAppointmentId"] == created["appointmentId"]
     assert moved["fromSlot"]["start"] == "2027-01-12T10:00:00+00:00"
-    (record,) = harness.docs("compensations").values()
+    (record,) = harness.docs(COMPENSATIONS).values()
     assert (record["appointmentId"], record["status"]) == (created["appointmentId"], "DONE")
     # Replay: same answer, no Keyloop call.
     before = harness.upstream_counts()
@@ -199,7 +200,7 @@ def test_rearrange_old_cancel_fails_still_succeeds(
     assert result["previousAppointmentId"] == created["appointmentId"]
     statuses = {a["appointmentId"]: a["status"] for a in harness.appointments()}
     assert statuses == {created["appointmentId"]: "BOOKED", result["appointmentId"]: "BOOKED"}
-    (record,) = harness.docs("compensations").values()
+    (record,) = harness.docs(COMPENSATIONS).values()
     assert record["appointmentId"] == created["appointmentId"]
     assert record["status"] == "PENDING"
     assert record["attempts"] == 1

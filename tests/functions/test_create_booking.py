@@ -9,6 +9,7 @@ import pytest
 
 from devtools.seed import IE_SUPPLIER, SERVICE_PRODUCTS, UK_SUPPLIER
 from tests.functions.harness import ALICE, BOB, NO_CUSTOMER, Harness, firestore_outage
+from visn.namespace import COMPENSATIONS, OPERATIONS
 from visn.operations import operation_id
 
 SLOT = {"start": "2027-01-12T10:00:00+00:00"}
@@ -76,7 +77,7 @@ def test_happy_path(harness: Harness) -> None:
     assert enquiry["dms"]["appointmentId"] == result["appointmentId"]
     assert enquiry["dms"]["provider"] == "KEYLOOP"
     assert [h["action"] for h in enquiry["history"]] == ["BOOKED"]
-    operation = harness.doc("bookingOperations", op_id)
+    operation = harness.doc(OPERATIONS, op_id)
     assert operation is not None
     assert operation["status"] == "COMPLETED"
     assert operation["result"] == result
@@ -138,7 +139,7 @@ def test_same_key_other_user_is_another_operation(harness: Harness) -> None:
 def test_key_in_progress(harness: Harness) -> None:
     op_id = operation_id(ALICE.uid, KEY)
     assert harness.call("createBooking", booking()).ok
-    harness.db.collection("bookingOperations").document(op_id).update({"status": "IN_PROGRESS"})
+    harness.db.collection(OPERATIONS).document(op_id).update({"status": "IN_PROGRESS"})
     outcome = harness.call("createBooking", booking())
     assert (outcome.status, outcome.reason) == ("ABORTED", "IN_PROGRESS")
 
@@ -148,7 +149,7 @@ def test_slot_taken(harness: Harness) -> None:
     outcome = harness.call("createBooking", booking())
     assert (outcome.status, outcome.reason) == ("ABORTED", "SLOT_UNAVAILABLE")
     assert harness.appointments() == []
-    operation = harness.doc("bookingOperations", operation_id(ALICE.uid, KEY))
+    operation = harness.doc(OPERATIONS, operation_id(ALICE.uid, KEY))
     assert operation is not None
     assert operation["status"] == "FAILED"
     # Nothing was booked, so the same key may be tried again.
@@ -174,7 +175,7 @@ def test_outcome_unknown_is_replayed_not_rebooked(harness: Harness) -> None:
     replay = harness.call("createBooking", booking())
     assert replay.reason == "DMS_OUTCOME_UNKNOWN"
     assert harness.upstream_counts()["create"] == 1
-    operation = harness.doc("bookingOperations", operation_id(ALICE.uid, KEY))
+    operation = harness.doc(OPERATIONS, operation_id(ALICE.uid, KEY))
     assert operation is not None
     assert operation["status"] == "OUTCOME_UNKNOWN"
 
@@ -188,10 +189,10 @@ def test_enquiry_write_fails_then_compensated(harness: Harness) -> None:
     (appointment,) = harness.appointments()
     assert appointment["status"] == "CANCELLED"
     assert harness.docs("enquiries") == {}
-    operation = harness.doc("bookingOperations", operation_id(ALICE.uid, KEY))
+    operation = harness.doc(OPERATIONS, operation_id(ALICE.uid, KEY))
     assert operation is not None
     assert operation["status"] == "COMPENSATED"
-    assert harness.docs("compensations") == {}
+    assert harness.docs(COMPENSATIONS) == {}
     # Nothing is booked, so the same key books once the fault is gone.
     assert harness.call("createBooking", booking()).ok
     assert len(harness.appointments("BOOKED")) == 1
@@ -206,13 +207,13 @@ def test_enquiry_write_and_cancel_fail_leaves_a_durable_record(
     assert outcome.reason == "BOOKING_NOT_SAVED"
     (appointment,) = harness.appointments()
     assert appointment["status"] == "BOOKED"  # still live: the reconciler owes a cancel
-    (record,) = harness.docs("compensations").values()
+    (record,) = harness.docs(COMPENSATIONS).values()
     assert record["status"] == "PENDING"
     assert record["appointmentId"] == appointment["appointmentId"]
     assert record["operationId"] == operation_id(ALICE.uid, KEY)
     assert record["enterpriseId"] == "ENT-1001"
     assert record["lastError"]["status"] == 503
-    operation = harness.doc("bookingOperations", operation_id(ALICE.uid, KEY))
+    operation = harness.doc(OPERATIONS, operation_id(ALICE.uid, KEY))
     assert operation is not None
     assert operation["status"] == "COMPENSATING"
     assert operation["appointmentId"] == appointment["appointmentId"]
@@ -265,4 +266,4 @@ def test_invalid_input_reaches_nothing(harness: Harness) -> None:
         "surprise",
     }
     assert sum(harness.upstream_counts().values()) == 0
-    assert harness.docs("bookingOperations") == {}
+    assert harness.docs(OPERATIONS) == {}

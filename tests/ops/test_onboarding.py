@@ -152,7 +152,7 @@ ONE_MISTAKE = [
     (_set("timezone", "Europe/Lndon"), "$.timezone", '"Europe/Lndon" is not an IANA time zone'),
     (_set("timezone", "localtime"), "$.timezone", "is not an IANA time zone"),
     (_set("timezone", 0), "$.timezone", "must be an IANA time zone"),
-    (_delete("timezone"), "$.timezone", "is required"),
+    (_set("locale", "Irish"), "$.locale", "must be a locale such as en_GB or en_IE"),
     (_set("supplierId", "keyloop york"), "$.supplierId", "letters, digits, '_' or '-'"),
     (_set("supplierId", "x" * 129), "$.supplierId", "1 to 128"),
     (_set("supplierId", "__york__"), "$.supplierId", "reserved by Firestore"),
@@ -320,7 +320,7 @@ def test_import_writes_each_supplier_as_the_functions_read_it(
     ]
     for entry in json.loads(EXAMPLE.read_text(encoding="utf-8")):
         supplier_id = entry.pop("supplierId")
-        assert _doc(firestore_env, supplier_id) == entry
+        assert _doc(firestore_env, supplier_id) == _ours(entry)
     dublin = _doc(firestore_env, "keyloop-dublin")
     assert dublin is not None
     supplier = parse_supplier("keyloop-dublin", dublin)
@@ -332,11 +332,18 @@ def test_import_writes_each_supplier_as_the_functions_read_it(
     }
 
 
-def test_import_replaces_a_supplier_rather_than_merging(
+def _ours(entry: dict[str, Any]) -> dict[str, Any]:
+    """What an import writes of an entry: our fields only (ViSN's `name` and `locale` stay)."""
+    return {k: v for k, v in entry.items() if k in ("timezone", "liveDiaryProvider")}
+
+
+def test_import_replaces_our_fields_and_leaves_visn_s_alone(
     capsys: pytest.CaptureFixture[str], firestore_env: firestore.Client, tmp_path: Path
 ) -> None:
+    visn_fields = {"name": "York Motors Ltd", "locale": "en_GB", "legacyField": True}
+    old_block = {"provider": "KEYLOOP", "serviceTypeMapping": {"GLASS": "old"}, "stale": 1}
     firestore_env.collection("suppliers").document("keyloop-york").set(
-        {"name": "Old name", "legacyField": True, "timezone": "Europe/Dublin"}
+        {**visn_fields, "timezone": "Europe/Dublin", "liveDiaryProvider": old_block}
     )
     file = write(tmp_path, GOOD)
 
@@ -344,8 +351,8 @@ def test_import_replaces_a_supplier_rather_than_merging(
 
     assert code == 0
     assert lines[2].startswith("replaced suppliers/keyloop-york: KEYLOOP enterprise ENT-1001")
-    expected = {k: v for k, v in GOOD.items() if k != "supplierId"}
-    assert _doc(firestore_env, "keyloop-york") == expected
+    # The block is replaced as a whole (no stale mapping survives); ViSN's fields stay.
+    assert _doc(firestore_env, "keyloop-york") == {**visn_fields, **_ours(GOOD)}
 
 
 def test_import_of_a_file_with_any_problem_writes_nothing(
@@ -392,6 +399,4 @@ def test_import_as_its_own_process(firestore_env: firestore.Client, tmp_path: Pa
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "created  suppliers/keyloop-york: " in done.stdout
-    assert _doc(firestore_env, "keyloop-york") == {
-        k: v for k, v in GOOD.items() if k != "supplierId"
-    }
+    assert _doc(firestore_env, "keyloop-york") == _ours(GOOD)

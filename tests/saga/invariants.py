@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tests.functions.enquiry_invariant import number_problems
 from tests.functions.harness import Harness, Outcome
 from visn.compensations import COMPENSATIONS
 from visn.enquiries import ENQUIRIES
@@ -28,6 +29,7 @@ class World:
     enquiries: dict[str, dict[str, Any]]
     operations: dict[str, dict[str, Any]]
     compensations: dict[str, dict[str, Any]]
+    numbering: tuple[str, ...] = ()  # enquiry-number problems (tests.functions.enquiry_invariant)
 
     @classmethod
     def read(cls, harness: Harness) -> World:
@@ -36,6 +38,7 @@ class World:
             enquiries=harness.docs(ENQUIRIES),
             operations=harness.docs(OPERATIONS),
             compensations=harness.docs(COMPENSATIONS),
+            numbering=tuple(number_problems(harness.db)),
         )
 
     def live(self) -> dict[str, dict[str, Any]]:
@@ -69,6 +72,7 @@ def violations(world: World, *, settled: bool, person_done: bool = False) -> lis
     a person has also resolved every OUTCOME_UNKNOWN (nothing may be left for one)."""
     found = _appointments_held(world, settled=settled, person_done=person_done)
     found += _enquiries_live(world)
+    found += list(world.numbering)  # unique numbers; every number drawn is on an enquiry
     if settled:
         found += _nothing_left(world, person_done=person_done)
     return found
@@ -159,6 +163,10 @@ def told_truth(
             found.append(f"{flow} said booked, but the enquiry is not BOOKED")
         elif made["dms"]["appointmentId"] != result["appointmentId"]:
             found.append(f"{flow} said booked, but the enquiry is on another appointment")
+        if "enquiryNumber" in result and made.get("enquiryNumber") != result["enquiryNumber"]:
+            found.append(
+                f"{flow} said enquiry number {result['enquiryNumber']}, the enquiry has another"
+            )
         if result["appointmentId"] not in world.live():
             found.append(f"{flow} said booked, but its appointment is not live")
         return found

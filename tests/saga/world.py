@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from devtools.firestore_emulator import FirestoreEmulator
-from devtools.seed import DEMO_SUPPLIERS
+from devtools.seed import seed_firestore
 from tests.functions.conftest import FROZEN_NOW
 from tests.functions.harness import ALICE, Harness, Outcome
 from tests.functions.test_create_booking import booking
@@ -45,8 +45,7 @@ class SagaWorld:
         requests.post(f"{self.harness.sandbox.url}/_sandbox/reset", timeout=5).raise_for_status()
         clients.reset()
         suppliers.suppliers.clear()
-        for supplier_id, document in DEMO_SUPPLIERS.items():
-            self.harness.db.collection("suppliers").document(supplier_id).set(document)
+        seed_firestore(self.harness.db)
         self.at(0)
 
     def at(self, minutes: float) -> None:

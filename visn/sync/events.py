@@ -8,7 +8,7 @@ order events arrive in does not matter. Answers (docs/api.md, "Keyloop events"):
   CloudEvent (structured mode, JSON, specversion 1.0, with id, source and type);
 - 204 for every well-formed event: applied, unchanged, ignored (no repair order id), not ours
   (no enquiry on that appointment: nothing is written), or a duplicate (the event id was
-  seen, `keyloopEventReceipts`);
+  seen, `liveDiary_keyloopEventReceipts`);
 - 503 when Keyloop or Firestore could not be asked: the receipt is taken back, so Keyloop's
   redelivery is looked at afresh (and the polling sync catches what is never redelivered).
 

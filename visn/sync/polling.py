@@ -6,7 +6,7 @@ is in the next `horizon`, nearest first, each no more often than its interval al
 to the day, more often), and applies what it finds exactly as an event would. A run makes at
 most `max_reads` Keyloop reads; what is left over waits for the next run.
 
-When each enquiry was last looked at is kept in `dmsSyncChecks/{enquiryId}`, not on the
+When each enquiry was last looked at is kept in `liveDiary_dmsSyncChecks/{enquiryId}`, not on the
 enquiry: writing the enquiry on every look would make a callable's conditional write on it
 fail for nothing.
 """
