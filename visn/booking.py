@@ -20,7 +20,7 @@ from google.cloud.firestore import Client
 
 from keyloop import Appointment, Store
 
-from . import clock, compensations, db, enquiries, operations, telemetry
+from . import clock, compensations, db, enquiries, operations, quotas, telemetry
 from .caller import Caller
 from .clients import firestore_client
 from .dms import undo_booking
@@ -49,6 +49,7 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
         supplier, store = live_supplier(request.supplierId)
         products, option = resolve_services(supplier, request.serviceTypes, request.optionalService)
         require_future(request.slot)
+        quotas.charge_booking(client, caller)  # last: a refusal still answers a replay
         return supplier, store, products, option
 
     checked = replay_first(client, caller, request.idempotencyKey, request_hash, check)

@@ -12,7 +12,7 @@ from devtools.firestore_emulator import FirestoreEmulator
 from devtools.seed import DEMO_SUPPLIERS
 from keyloop_sandbox import SandboxServer
 from tests.functions.harness import PROJECT, Harness, callable_app
-from visn import clients, suppliers
+from visn import clients, quotas, suppliers
 
 # A Monday in winter: every date the tests book is within the 180-day window, both a GMT
 # date (2027-01-12) and a BST one (2027-04-13).
@@ -42,6 +42,7 @@ def harness(
     keyloop_sandbox_reset(keyloop_sandbox)
     clients.reset()
     suppliers.suppliers.clear()
+    quotas.availability_counters.clear()
     db = firestore.Client(project=PROJECT)
     for supplier_id, document in DEMO_SUPPLIERS.items():
         db.collection("suppliers").document(supplier_id).set(document)
