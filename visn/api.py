@@ -121,7 +121,13 @@ def _invoke(
             raise booking_error(Reason(reason)) from exc
         except Exception as exc:
             reason = _unexpected_reason(exc).value
-            logger.error("callable failed unexpectedly", callable=name, error=type(exc).__name__)
+            # The stack says where; never the message, the request or a token (telemetry).
+            logger.error(
+                "callable failed unexpectedly",
+                callable=name,
+                error=type(exc).__name__,
+                stack=telemetry.stack_of(exc),
+            )
             raise booking_error(Reason(reason)) from exc
         finally:
             telemetry.finish("ok" if reason is None else "error", reason)
