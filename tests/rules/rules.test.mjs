@@ -43,7 +43,11 @@ const enquiry = (customerId, status = 'BOOKED') => ({
 
 // Every document a test may touch, written with the rules off before each test.
 const SEED = {
-  'suppliers/keyloop-leeds': { name: 'Leeds', timezone: 'Europe/London' },
+  'suppliers/keyloop-leeds': {
+    name: 'Leeds',
+    timezone: 'Europe/London',
+    keyloop: { enterpriseId: 'ENT-1', storeId: 'STORE-1', services: { SERVICE: 'PRD-1' } },
+  },
   'enquiries/enq-a1': enquiry('cust-a'),
   'enquiries/enq-a2': enquiry('cust-a', 'CANCELLED'),
   'enquiries/enq-b1': enquiry('cust-b'),
@@ -51,6 +55,7 @@ const SEED = {
   'bookingOperations/op-a1': { customerId: 'cust-a', uid: 'alice', state: 'COMPLETED' },
   'compensations/comp-a1': { customerId: 'cust-a', appointmentId: 'appt-x', state: 'OWED' },
   'users/alice': { customerId: 'cust-a' },
+  'rateLimits/booking-user-x-1': { count: 3 },
   'enquiries/enq-a1/history/h1': { at: 'then' },
 };
 
@@ -173,10 +178,13 @@ describe('enquiries: reads', TIMEOUT, () => {
 });
 
 // Writes are the callables' job (Admin SDK): no client may write, not even its own customer's.
-for (const name of ['enquiries', 'bookingOperations', 'compensations']) {
-  const existing = { enquiries: 'enq-a1', bookingOperations: 'op-a1', compensations: 'comp-a1' }[
-    name
-  ];
+for (const name of ['enquiries', 'bookingOperations', 'compensations', 'rateLimits']) {
+  const existing = {
+    enquiries: 'enq-a1',
+    bookingOperations: 'op-a1',
+    compensations: 'comp-a1',
+    rateLimits: 'booking-user-x-1',
+  }[name];
   describe(`${name}: no client writes`, TIMEOUT, () => {
     test('create is denied, even for the own customer', async () => {
       await assertFails(setDoc(doc(alice(), `${name}/new-doc`), enquiry('cust-a')));
@@ -197,8 +205,12 @@ for (const name of ['enquiries', 'bookingOperations', 'compensations']) {
   });
 }
 
-describe('bookingOperations and compensations: no client reads', TIMEOUT, () => {
-  for (const path of ['bookingOperations/op-a1', 'compensations/comp-a1']) {
+describe('bookingOperations, compensations and rateLimits: no client reads', TIMEOUT, () => {
+  for (const path of [
+    'bookingOperations/op-a1',
+    'compensations/comp-a1',
+    'rateLimits/booking-user-x-1',
+  ]) {
     test(`${path} cannot be read, even by its own customer`, async () => {
       await assertFails(getDoc(doc(alice(), path)));
       await assertFails(getDoc(doc(anon(), path)));
@@ -213,10 +225,21 @@ describe('bookingOperations and compensations: no client reads', TIMEOUT, () => 
 });
 
 describe('suppliers', TIMEOUT, () => {
-  test('a signed-in user reads supplier config, with or without a customer', async () => {
-    await assertSucceeds(getDoc(doc(alice(), 'suppliers/keyloop-leeds')));
-    await assertSucceeds(getDoc(doc(nemo(), 'suppliers/keyloop-leeds')));
+  test('a user acting for a fleet customer reads supplier documents, every field', async () => {
+    const snapshot = await assertSucceeds(getDoc(doc(alice(), 'suppliers/keyloop-leeds')));
+    // Rules cannot hide fields: the Keyloop mapping is readable too (docs/api.md says so).
+    assert.deepEqual(snapshot.data(), SEED['suppliers/keyloop-leeds']);
+    await assertSucceeds(getDoc(doc(bob(), 'suppliers/keyloop-leeds')));
     await assertSucceeds(getDocs(collection(alice(), 'suppliers')));
+  });
+
+  test('a signed-in user without a customerId claim is denied (issue 14)', async () => {
+    await assertFails(getDoc(doc(nemo(), 'suppliers/keyloop-leeds')));
+    await assertFails(getDocs(collection(nemo(), 'suppliers')));
+    const blank = testEnv.authenticatedContext('blank', { customerId: ' ' }).firestore();
+    await assertFails(getDoc(doc(blank, 'suppliers/keyloop-leeds')));
+    const numeric = testEnv.authenticatedContext('numeric', { customerId: 7 }).firestore();
+    await assertFails(getDoc(doc(numeric, 'suppliers/keyloop-leeds')));
   });
 
   test('a signed-out read is denied', async () => {
