@@ -46,7 +46,12 @@ const SEED = {
   'suppliers/keyloop-leeds': {
     name: 'Leeds',
     timezone: 'Europe/London',
-    keyloop: { enterpriseId: 'ENT-1', storeId: 'STORE-1', services: { SERVICE: 'PRD-1' } },
+    liveDiaryProvider: {
+      provider: 'KEYLOOP',
+      groupMappingId: 'ENT-1001',
+      supplierMappingId: 'STORE-01',
+      serviceTypeMapping: { SERVICE: 'PRD-1' },
+    },
   },
   'enquiries/enq-a1': enquiry('cust-a'),
   'enquiries/enq-a2': enquiry('cust-a', 'CANCELLED'),
