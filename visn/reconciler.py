@@ -110,17 +110,23 @@ def reconcile(settings: ReconcilerSettings | None = None) -> RunReport:
             lambda s: _work_compensation(client, s, settings, report),
         ),
     ]
+    query_failures: list[Exception] = []
     for kind, query, work in steps:
         try:
             items = query()
         except Exception as exc:
             _item_failed(report, kind, "query", exc)
+            query_failures.append(exc)
             continue
         for snapshot in items:
             try:
                 work(snapshot)
             except Exception as exc:
                 _item_failed(report, kind, snapshot.id, exc)
+    if len(query_failures) == len(steps):
+        # Not one query answered (Firestore down): the run did nothing, so it did not finish
+        # (the scheduled entry point logs RECONCILER_FAILED and the scheduler sees a failure).
+        raise query_failures[0]
     logger.info("reconciler run finished", **report.as_dict())
     return report
 

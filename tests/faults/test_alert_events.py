@@ -118,7 +118,7 @@ def test_a_cancel_owed_that_cannot_be_recorded_is_only_in_the_log(
 
     scenario.harness.fault("cancel", status=503, count=3)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("visn.booking._write_enquiry", fail_enquiry)
+        patch.setattr("visn.booking.write_enquiry", fail_enquiry)
         patch.setattr(DocumentReference, "set", set_unless_compensation)
         outcome = scenario.harness.call("createBooking", booking())
     assert outcome.reason == "BOOKING_NOT_SAVED"
