@@ -65,40 +65,42 @@ def charge_booking(client: Client, caller: Caller) -> None:
     """Count one booking call for the user and the customer, or refuse it if either is full.
 
     No transaction: one customer's users book at once, and transactions on one counter
-    would contend (abort and retry). Instead each call adds itself with an atomic increment,
-    then reads the counts back: a call that finds a count past its limit takes itself off
-    again and is refused. Never more than the limit pass (a passing call's read includes its
-    own increment and every earlier one); under a burst a call may be refused that a strict
-    queue would have let in. Two round trips, three when refused.
+    would contend (abort and retry). Instead each call adds itself to both counters with an
+    atomic increment in one batch, whose commit answers the counts after it (Firestore's
+    `WriteResult.transform_results`); a call that finds a count past its limit takes itself
+    off again and is refused. Never more than the limit pass (a passing call's count includes
+    its own increment and every earlier one); in a burst at the boundary a call may be refused
+    that a strict queue would have let in. One round trip, two when refused.
     """
     from google.cloud.firestore import Increment
 
     now = clock.now()
     window = Window.containing(now, HOUR)
-    limits = {
-        _counter(client, "booking-user", caller.uid, window): max(
-            0, settings.QUOTA_BOOKINGS_PER_USER_PER_HOUR.value
-        ),
-        _counter(client, "booking-customer", caller.customer_id, window): max(
-            0, settings.QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR.value
-        ),
-    }
+    refs = [
+        _counter(client, "booking-user", caller.uid, window),
+        _counter(client, "booking-customer", caller.customer_id, window),
+    ]
+    limits = [
+        max(0, settings.QUOTA_BOOKINGS_PER_USER_PER_HOUR.value),
+        max(0, settings.QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR.value),
+    ]
     options = db.call_options()
-    _add(client, list(limits), Increment(1), window, options)
-    counts = {s.reference.path: _count(s) for s in client.get_all(list(limits), **options)}
-    if all(counts.get(ref.path, 0) <= limit for ref, limit in limits.items()):
+    counts = _add(client, refs, Increment(1), window, options)
+    if all(count <= limit for count, limit in zip(counts, limits, strict=True)):
         return
-    _add(client, list(limits), Increment(-1), window, options)
+    _add(client, refs, Increment(-1), window, options)
     raise rate_limited(window.retry_after(now))
 
 
 def _add(
     client: Client, refs: list[DocumentReference], by: Any, window: Window, options: Any
-) -> None:
+) -> list[int]:
+    """Add `by` to each counter; the counts after, in the order of `refs`."""
     batch = client.batch()
     for ref in refs:
         batch.set(ref, {"count": by, "expireAt": window.ends + _KEEP}, merge=True)
-    batch.commit(**options)
+    results = batch.commit(**options)
+    return [int(result.transform_results[0].integer_value) for result in results]
 
 
 def _counter(client: Client, scope: str, key: str, window: Window) -> DocumentReference:
@@ -106,12 +108,6 @@ def _counter(client: Client, scope: str, key: str, window: Window) -> DocumentRe
     # need not be readable here (the counter is only ever looked up by them).
     digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()[:32]
     return client.collection(COLLECTION).document(f"{scope}-{digest}-{window.index}")
-
-
-def _count(snapshot: Any) -> int:
-    data = snapshot.to_dict() if snapshot.exists else None
-    value = (data or {}).get("count", 0)
-    return value if isinstance(value, int) else 0
 
 
 # -- availability: per-instance counters in memory --------------------------------------------
