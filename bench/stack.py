@@ -50,6 +50,11 @@ class Stack:
             "KEYLOOP_BASE_URL": self.sandbox_url,
             "KEYLOOP_CLIENT_ID": CLIENT_ID,
             "KEYLOOP_CLIENT_SECRET": CLIENT_SECRET,
+            # One bench user makes thousands of calls: the quotas are charged as deployed
+            # (their cost is in the figures) but set too high to refuse any of them.
+            "QUOTA_AVAILABILITY_DAYS_PER_USER_PER_MINUTE": "100000000",
+            "QUOTA_BOOKINGS_PER_USER_PER_HOUR": "100000000",
+            "QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR": "100000000",
         }
 
     def seed_suppliers(self) -> None:

@@ -320,6 +320,11 @@ class Stack:
     def callable_url(self, name: str) -> str:
         return f"{self.functions_url}/{self.config.project}/{REGION}/{name}"
 
+    @property
+    def clock_file(self) -> Path:
+        """Holds an ISO instant while a test pins the functions' clock (visn.clock)."""
+        return self.directory / "clock"
+
     def describe(self) -> dict[str, Any]:
         """Where everything is, for scripts and the JS tests (written to stack.json)."""
         return {
@@ -336,6 +341,7 @@ class Stack:
             "eventsSecret": DEV_EVENTS_SECRET,
             "suppliers": {"uk": UK_SUPPLIER, "ie": IE_SUPPLIER, "noDiary": NO_DIARY_SUPPLIER},
             "users": self.users,
+            "clockFile": str(self.clock_file),
         }
 
     # -- start and stop --------------------------------------------------------------------
@@ -468,6 +474,7 @@ class Stack:
         (self.functions_dir / ".env.local").write_text(
             "# Written by devtools.stack for this run (emulator only).\n"
             f"KEYLOOP_BASE_URL={self.sandbox_url}\n"
+            f"VISN_DEV_CLOCK_FILE={self.clock_file}\n"  # visn.clock: tests may pin 'now'
         )
         (self.functions_dir / ".secret.local").write_text(
             "# The Keyloop sandbox's public demo client (devtools.stack, emulator only).\n"

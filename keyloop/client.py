@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -76,6 +77,8 @@ class KeyloopClient:
         self._observer = observer
         self._session = session or new_session(settings)
         self._clock = clock
+        limit = settings.max_concurrent_calls
+        self._in_flight = threading.BoundedSemaphore(limit) if limit is not None else None
         self._timeout = (settings.connect_timeout, settings.read_timeout)
         self._idempotent = idempotent_policy(settings)
         self._create = create_policy(settings)
@@ -250,6 +253,11 @@ class KeyloopClient:
             method, url, headers={**self._session.headers, **headers}, json=body, **kwargs
         ).prepare()
         adapter = self._session.get_adapter(url)
+        # Waiting for a free place is bounded like the call itself; nothing has been sent then.
+        if self._in_flight is not None and not self._in_flight.acquire(timeout=self._timeout[1]):
+            raise KeyloopUnavailableError(
+                f"{operation}: too many Keyloop calls in flight", correlation_id=cid
+            )
         try:
             with retry_policy(policy):
                 response = adapter.send(prepared, timeout=self._timeout, verify=True, proxies={})
@@ -257,6 +265,9 @@ class KeyloopClient:
                 return response
         except requests.exceptions.RequestException as exc:
             raise _transport_error(operation, exc, cid) from None
+        finally:
+            if self._in_flight is not None:
+                self._in_flight.release()
 
     def _fetch_token(self) -> AccessToken:
         cid = str(uuid.uuid4())

@@ -30,6 +30,9 @@ class KeyloopSettings:
     accept_language: str = "en-GB"
     user_agent: str = "visn-keyloop-booking/1.0 (+python-requests)"
     pool_maxsize: int = 128
+    # At most this many requests in flight from one client (one process), whatever the number
+    # of threads: instances x this is the most Keyloop ever sees from us at once. None: no cap.
+    max_concurrent_calls: int | None = None
 
     def __post_init__(self) -> None:
         url = (self.base_url or "").strip().rstrip("/")
@@ -44,5 +47,7 @@ class KeyloopSettings:
         object.__setattr__(self, "base_url", url)
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise KeyloopConfigurationError("Keyloop timeouts must be positive")
+        if self.max_concurrent_calls is not None and self.max_concurrent_calls < 1:
+            raise KeyloopConfigurationError("Keyloop max_concurrent_calls must be at least 1")
         if self.max_retries < 0:
             raise KeyloopConfigurationError("Keyloop max_retries must not be negative")

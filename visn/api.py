@@ -14,7 +14,7 @@ from firebase_functions.https_fn import CallableRequest, HttpsError
 
 from keyloop import KeyloopError
 
-from . import telemetry
+from . import access, telemetry
 from .caller import Caller, caller_of
 from .errors import FieldError, Reason, booking_error, reason_for_keyloop, reason_of
 
@@ -29,17 +29,21 @@ Handler = Callable[[Caller, M], dict[str, Any]]
 
 def get_availability(request: CallableRequest[Any]) -> dict[str, Any]:
     from .availability import get_availability
+    from .quotas import charge_availability
     from .schemas import AvailabilityRequest
 
-    return _invoke(
-        "getAvailability", request, AvailabilityRequest, lambda _, data: get_availability(data)
-    )
+    def handle(caller: Caller, data: AvailabilityRequest) -> dict[str, Any]:
+        charge_availability(caller, data.days)  # in memory: no Firestore call of its own
+        return get_availability(data)
+
+    return _invoke("getAvailability", request, AvailabilityRequest, handle)
 
 
 def create_booking(request: CallableRequest[Any]) -> dict[str, Any]:
     from .booking import create_booking
     from .schemas import CreateBookingRequest
 
+    access.consume_limited_use(request)  # replay protection, before any of our work
     return _invoke("createBooking", request, CreateBookingRequest, create_booking)
 
 
@@ -54,6 +58,7 @@ def rearrange_booking(request: CallableRequest[Any]) -> dict[str, Any]:
     from .rearrange import rearrange_booking
     from .schemas import RearrangeBookingRequest
 
+    access.consume_limited_use(request)  # replay protection, before any of our work
     return _invoke("rearrangeBooking", request, RearrangeBookingRequest, rearrange_booking)
 
 
@@ -135,7 +140,13 @@ def _invoke(
             raise booking_error(Reason(reason)) from exc
         except Exception as exc:
             reason = _unexpected_reason(exc).value
-            logger.error("callable failed unexpectedly", callable=name, error=type(exc).__name__)
+            # The stack says where; never the message, the request or a token (telemetry).
+            logger.error(
+                "callable failed unexpectedly",
+                callable=name,
+                error=type(exc).__name__,
+                stack=telemetry.stack_of(exc),
+            )
             raise booking_error(Reason(reason)) from exc
         finally:
             telemetry.finish("ok" if reason is None else "error", reason)

@@ -21,7 +21,16 @@ from google.cloud.firestore import Client
 
 from keyloop import Appointment, Store
 
-from . import clock, compensations, enquiries, enquiry_numbers, operations, retention, telemetry
+from . import (
+    clock,
+    compensations,
+    enquiries,
+    enquiry_numbers,
+    operations,
+    quotas,
+    retention,
+    telemetry,
+)
 from .caller import Caller
 from .clients import firestore_client
 from .dms import undo_booking
@@ -51,6 +60,7 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
         supplier, store = live_supplier(request.supplierId)
         products, option = resolve_services(supplier, request.serviceTypes, request.optionalService)
         require_future(request.slot)
+        quotas.charge_booking(client, caller)  # last: a refusal still answers a replay
         return supplier, store, products, option
 
     checked = replay_first(client, caller, request.idempotencyKey, request_hash, check)

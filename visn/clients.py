@@ -89,6 +89,7 @@ def _keyloop_settings() -> KeyloopSettings:
         settings.KEYLOOP_BASE_URL.value,
         connect_timeout=settings.KEYLOOP_CONNECT_TIMEOUT_MS.value / 1000,
         read_timeout=settings.KEYLOOP_READ_TIMEOUT_MS.value / 1000,
+        max_concurrent_calls=settings.KEYLOOP_MAX_CONCURRENT_CALLS.value,
     )
 
 

@@ -38,6 +38,7 @@ class Reason(StrEnum):
     IN_PROGRESS = "IN_PROGRESS"
     CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
 
 
@@ -90,6 +91,10 @@ _TABLE: dict[Reason, tuple[FunctionsErrorCode, str]] = {
     Reason.IN_PROGRESS: (_E.ABORTED, "This request is still being processed."),
     Reason.CONCURRENT_UPDATE: (_E.ABORTED, "The booking changed meanwhile. Please try again."),
     Reason.DATABASE_UNAVAILABLE: (_E.UNAVAILABLE, "Please try again in a moment."),
+    Reason.RATE_LIMITED: (
+        _E.RESOURCE_EXHAUSTED,
+        "Too many requests. Please try again after the time given.",
+    ),
     Reason.INTERNAL: (_E.INTERNAL, "Something went wrong."),
 }
 
@@ -102,12 +107,18 @@ class FieldError(dict[str, str]):
 
 
 def booking_error(
-    reason: Reason, message: str | None = None, *, fields: list[FieldError] | None = None
+    reason: Reason,
+    message: str | None = None,
+    *,
+    fields: list[FieldError] | None = None,
+    retry_after_seconds: int | None = None,
 ) -> HttpsError:
     code, default_message = _TABLE[reason]
     details: dict[str, Any] = {"reason": reason.value}
     if fields is not None:
         details["fields"] = [dict(f) for f in fields]
+    if retry_after_seconds is not None:
+        details["retryAfterSeconds"] = retry_after_seconds
     return HttpsError(code, message or default_message, details)
 
 

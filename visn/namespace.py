@@ -20,4 +20,7 @@ EVENT_RECEIPTS = f"{PREFIX}keyloopEventReceipts"
 # When the polling DMS sync last looked at each enquiry: its per-enquiry interval.
 SYNC_CHECKS = f"{PREFIX}dmsSyncChecks"
 
-OURS = (OPERATIONS, COMPENSATIONS, EVENT_RECEIPTS, SYNC_CHECKS)
+# Booking quota counters, one per (user or customer, clock hour), expiring: visn/quotas.py.
+RATE_LIMITS = f"{PREFIX}rateLimits"
+
+OURS = (OPERATIONS, COMPENSATIONS, EVENT_RECEIPTS, SYNC_CHECKS, RATE_LIMITS)

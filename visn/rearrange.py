@@ -23,7 +23,7 @@ from google.cloud.firestore import ArrayUnion, Client
 
 from keyloop import Appointment, Store
 
-from . import clock, compensations, db, enquiries, operations, retention
+from . import clock, compensations, db, enquiries, operations, quotas, retention
 from .caller import Caller
 from .clients import firestore_client
 from .dms import cancel_or_record, undo_booking
@@ -65,6 +65,7 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         products, option = resolve_services(
             supplier, list(enquiry.get("serviceTypes") or []), enquiry.get("optionalService")
         )
+        quotas.charge_booking(client, caller)  # last: a refusal still answers a replay
         return supplier, enquiries.store_of(enquiry), products, option
 
     checked = replay_first(client, caller, request.idempotencyKey, request_hash, check)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from firebase_functions import options
 from firebase_functions.params import IntParam
 
-from . import settings
+from . import access, settings
 from .clients import ensure_admin_app
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,6 +35,9 @@ CALLABLE_OPTIONS: dict[str, Any] = {
     "concurrency": CONCURRENCY,
     "timeout_sec": 60,
     "max_instances": 10,  # protects Keyloop, which publishes no rate limits
+    # Only ViSN's Web UI: App Check enforced and CORS to its origins (demo-: local, see access).
+    "enforce_app_check": access.app_check_enforced(),
+    "cors": options.CorsOptions(cors_origins=access.cors_origins(), cors_methods=["post"]),
 }
 BOOKING_PATH_OPTIONS: dict[str, Any] = {
     **CALLABLE_OPTIONS,

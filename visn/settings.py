@@ -31,3 +31,36 @@ KEYLOOP_EVENTS_SECRET = SecretParam("KEYLOOP_EVENTS_SECRET")  # x-api-key of Key
 
 SECRETS = [KEYLOOP_CLIENT_ID, KEYLOOP_CLIENT_SECRET]
 EVENTS_SECRETS = [*SECRETS, KEYLOOP_EVENTS_SECRET]
+
+# Quotas (docs/deploy.md says why these defaults). Read on each call, like the others.
+QUOTA_BOOKINGS_PER_USER_PER_HOUR = IntParam(
+    "QUOTA_BOOKINGS_PER_USER_PER_HOUR",
+    default=60,
+    description="createBooking + rearrangeBooking calls one user may make in a clock hour",
+)
+QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR = IntParam(
+    "QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR",
+    default=300,
+    description="createBooking + rearrangeBooking calls all users of one fleet customer may "
+    "make in a clock hour",
+)
+QUOTA_AVAILABILITY_DAYS_PER_USER_PER_MINUTE = IntParam(
+    "QUOTA_AVAILABILITY_DAYS_PER_USER_PER_MINUTE",
+    default=120,
+    description="Keyloop day-fetches (a 14-day view counts 14) one user may cause in a minute, "
+    "counted per instance",
+)
+KEYLOOP_MAX_CONCURRENT_CALLS = IntParam(
+    "KEYLOOP_MAX_CONCURRENT_CALLS",
+    default=16,
+    description="Keyloop requests one instance has in flight at once (the rest wait); "
+    "max instances x this is the most Keyloop sees from us at once",
+)
+# Origins of the ViSN Web UI allowed to call (CORS), comma-separated, e.g.
+# https://app.visn.example. Read when the functions load (flask-cors is set up then).
+WEB_UI_ORIGINS = StringParam(
+    "WEB_UI_ORIGINS",
+    default="",
+    description="Comma-separated origins of the ViSN Web UI (CORS); localhost is allowed only "
+    "for demo- projects",
+)

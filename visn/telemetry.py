@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -96,3 +97,21 @@ def finish(outcome: str, reason: str | None) -> None:
         tokenMs=round(sum(c.elapsed_ms for c in calls if c.operation == "token"), 1),
         totalMs=round((time.monotonic() - current.started) * 1000, 1),
     )
+
+
+def stack_of(exc: BaseException) -> str:
+    """An exception's stack trace for the log, without its messages: file, line, function and
+    source line of each frame, and the exception types (causes too). A message may carry
+    request data or personal details (a Firestore or Keyloop error quoting a document or a
+    body); the frames carry code only."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append("".join(traceback.format_tb(current.__traceback__)))
+        parts.append(f"{type(current).__module__}.{type(current).__qualname__}\n")
+        current = current.__cause__ or current.__context__
+        if current is not None:
+            parts.append("caused by:\n")
+    return "".join(parts)

@@ -324,3 +324,54 @@ test("another customer's enquiry: not-found, as for an id never used", TIMEOUT, 
   await alice("cancelBooking", { enquiryId: created.enquiryId });
   await assertAgree(created.enquiryId, { status: "CANCELLED", customerId: "cust-a", slot });
 });
+
+// -- quotas (issue 14) ------------------------------------------------------------------------
+
+// Last in this file: it pins the functions' clock (devtools.stack's clock file, honoured for a
+// demo- project only) and always unpins it. A minute of the pinned clock is a fresh window.
+test("quota: the call after the limit is resource-exhausted, and passes after the window", TIMEOUT, async () => {
+  const { writeFileSync, rmSync } = await import("node:fs");
+  const pin = (ms) => writeFileSync(stack.clockFile, new Date(ms).toISOString());
+  const minute = 60_000;
+  const windowStart = (Math.floor(Date.now() / minute) + 2) * minute; // no call was counted in it
+  const view = { supplierId: UK, date: bookableDate(0), days: 14, serviceTypes: ["SERVICE"] };
+  try {
+    pin(windowStart);
+    let granted = 0;
+    let refused;
+    for (let i = 0; i < 30 && !refused; i += 1) {
+      try {
+        const result = await alice("getAvailability", view);
+        assert.equal(result.days.length, 14);
+        granted += 1;
+      } catch (error) {
+        refused = error;
+      }
+    }
+    assert.ok(granted >= 1, "the first views are served");
+    assert.ok(refused, "a view past the per-minute limit is refused");
+    assert.equal(refused.code, "functions/resource-exhausted", refused.message);
+    assert.equal(refused.details?.reason, "RATE_LIMITED");
+    assert.equal(refused.details?.retryAfterSeconds, 60, "the pinned minute has just begun");
+
+    // Refused again, and nothing reached Keyloop for it.
+    const sentBefore = await upstreamRequests();
+    pin(windowStart + 45_000);
+    const again = await failsWith(
+      alice("getAvailability", view),
+      "functions/resource-exhausted",
+      "RATE_LIMITED",
+    );
+    assert.equal(again.details.retryAfterSeconds, 15);
+    assert.equal(await upstreamRequests(), sentBefore, "refused before anything reached Keyloop");
+
+    // Another user's quota is their own.
+    assert.equal((await bob("getAvailability", view)).days.length, 14);
+
+    // The clock moves past the window (no sleeping): served again.
+    pin(windowStart + minute);
+    assert.equal((await alice("getAvailability", view)).days.length, 14);
+  } finally {
+    rmSync(stack.clockFile, { force: true });
+  }
+});

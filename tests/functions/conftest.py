@@ -13,7 +13,7 @@ from devtools.seed import seed_firestore
 from keyloop_sandbox import SandboxServer
 from tests.functions.events_endpoint import EVENTS_SECRET, EventsEndpoint
 from tests.functions.harness import PROJECT, Harness, callable_app
-from visn import clients, suppliers
+from visn import clients, quotas, suppliers
 
 # A Monday in winter: every date the tests book is within the 180-day window, both a GMT
 # date (2027-01-12) and a BST one (2027-04-13).
@@ -43,6 +43,7 @@ def harness(
     keyloop_sandbox_reset(keyloop_sandbox)
     clients.reset()
     suppliers.suppliers.clear()
+    quotas.availability_counters.clear()
     db = firestore.Client(project=PROJECT)
     seed_firestore(db)
     harness = Harness(callable_app(), keyloop_sandbox, db)

@@ -48,3 +48,28 @@ def test_failures_log_their_reason(harness: Harness, capsys: pytest.CaptureFixtu
     assert statuses == [200, 400]  # the worker thread's call is on the same line
     assert (second["callable"], second["outcome"]) == ("cancelBooking", "error")
     assert (second["reason"], second["enquiryId"]) == ("ENQUIRY_NOT_FOUND", "nope")
+
+
+def test_an_unexpected_error_is_logged_with_its_stack_and_nothing_personal(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    personal = "ada@example.com +44 7700 900123 AB12 CDE"  # a message quoting the request
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(personal)
+
+    monkeypatch.setattr("visn.enquiries.new_id", broken)
+    outcome = harness.call("createBooking", booking())
+    assert (outcome.status, outcome.reason) == ("INTERNAL", "INTERNAL")
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    (line,) = [x for x in lines if x.get("message") == "callable failed unexpectedly"]
+    assert line["severity"] == "ERROR"
+    assert line["error"] == "RuntimeError"
+    stack = line["stack"]
+    assert "visn/booking.py" in stack, "the frame where it was raised from"
+    assert "in broken" in stack
+    assert "builtins.RuntimeError" in stack
+    for secret in ("ada@example.com", "7700", "AB12", "Lovelace", "Bearer"):
+        assert secret not in out, f"{secret!r} in the log"

@@ -54,6 +54,10 @@ beforeEach(async () => {
   await testEnv.withSecurityRulesDisabled(async (context) => {
     const db = context.firestore();
     await setDoc(doc(db, 'enquiries/enq-a1'), { customerId: 'cust-a', status: 'BOOKED' });
+    await setDoc(doc(db, 'suppliers/keyloop-leeds'), {
+      name: 'Leeds',
+      liveDiaryProvider: { provider: 'KEYLOOP', groupMappingId: 'ENT-1001' },
+    });
     for (const name of OURS) {
       await setDoc(doc(db, `${name}/doc-a1`), { customerId: 'cust-a', uid: 'alice' });
     }
@@ -76,6 +80,26 @@ describe('the rules are in force', TIMEOUT, () => {
 
   test("ViSN's own rules answer too: a customer reads its own enquiry", async () => {
     await assertSucceeds(getDoc(doc(alice(), 'enquiries/enq-a1')));
+  });
+});
+
+// Supplier records are ViSN's, and carry Keyloop ids: the rule we ask ViSN for (docs/deploy.md,
+// "Rules"), which the stand-in has, lets only users acting for a fleet customer read them.
+describe("suppliers: read only with the customerId claim", TIMEOUT, () => {
+  test('a customer user reads a supplier (the whole document: rules cannot hide fields)', async () => {
+    const snapshot = await assertSucceeds(getDoc(doc(alice(), 'suppliers/keyloop-leeds')));
+    assert.equal(snapshot.data().liveDiaryProvider.provider, 'KEYLOOP');
+  });
+
+  test('a signed-in user without the claim, or a blank one, does not; nor does anyone signed out', async () => {
+    const blank = testEnv.authenticatedContext('blank', { customerId: ' ' }).firestore();
+    for (const db of [nemo(), blank, anon()]) {
+      await assertFails(getDoc(doc(db, 'suppliers/keyloop-leeds')));
+    }
+  });
+
+  test('no client writes one', async () => {
+    await assertFails(setDoc(doc(alice(), 'suppliers/keyloop-leeds'), { name: 'x' }));
   });
 });
 
