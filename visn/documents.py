@@ -1,7 +1,7 @@
 """What the Web UI reads outside the callables' results, for the published contract:
 
 - `EnquiryDocument`: `enquiries/{enquiryId}` as the Web UI reads it with Firestore `onSnapshot`
-  (firestore.rules let a customer read their own), which is how it learns of a change the
+  (ViSN's rules let a customer read their own), which is how it learns of a change the
   dealer made in the DMS;
 - `ErrorDetails`: the `details` of every callable's HttpsError.
 
