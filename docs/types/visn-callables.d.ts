@@ -27,6 +27,7 @@ export type Reason =
   | "IN_PROGRESS"
   | "CONCURRENT_UPDATE"
   | "DATABASE_UNAVAILABLE"
+  | "RATE_LIMITED"
   | "INTERNAL";
 
 export interface VisnCallables {

@@ -36,7 +36,7 @@ from google.cloud import firestore
 import main
 import visn.runtime
 from devtools.id_tokens import emulator_id_token
-from devtools.seed import DEMO_SUPPLIERS, UK_SUPPLIER
+from devtools.seed import UK_SUPPLIER, seed_firestore
 from tests.functions.conftest import FROZEN_NOW
 from tests.functions.harness import CALLABLES, PROJECT, Harness, callable_app
 from visn import clients
@@ -171,9 +171,7 @@ def production(
     monkeypatch.setattr("visn.clock.now", lambda: FROZEN_NOW)
     _admin_app(PRODUCTION)
     _reload_main()
-    db = firestore.Client(project=PRODUCTION)
-    for supplier_id, document in DEMO_SUPPLIERS.items():
-        db.collection("suppliers").document(supplier_id).set(document)
+    seed_firestore(firestore.Client(project=PRODUCTION))  # suppliers and ViSN's counter
     handled: list[str] = []
     real_invoke = visn.api._invoke
 

@@ -15,7 +15,7 @@ from tests.functions.harness import ALICE, Harness
 from tests.functions.test_cancel_rearrange import rearrange
 from tests.functions.test_create_booking import KEY, booking
 from visn import enquiries, reconciler, retention, saga, suppliers
-from visn.namespace import COMPENSATIONS, OPERATIONS, PREFIX
+from visn.namespace import COMPENSATIONS, OPERATIONS, PREFIX, RATE_LIMITS
 from visn.operations import operation_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,9 +83,10 @@ def test_the_enquiry_we_write_has_exactly_the_documented_fields(harness: Harness
 def test_our_collections_carry_the_prefix(harness: Harness) -> None:
     assert OPERATIONS.startswith(PREFIX)
     assert COMPENSATIONS.startswith(PREFIX)
+    assert RATE_LIMITS.startswith(PREFIX)
     harness.call("createBooking", booking())
     collections = {c.id for c in harness.db.collections()}
-    assert collections == {"suppliers", "ancillary", "enquiries", OPERATIONS}
+    assert collections == {"suppliers", "ancillary", "enquiries", OPERATIONS, RATE_LIMITS}
 
 
 def test_finished_records_expire_and_nothing_reads_them_after(
