@@ -16,6 +16,7 @@ cancel is owed on a compensation record, which the reconciler carries out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -48,38 +49,34 @@ class Resolution:
 
 def list_items(client: Client, state: str, out: TextIO) -> int:
     """One line per item, ids only (never contact details). Returns how many."""
+    describe: Callable[[str, dict[str, Any]], str]
     if state == "OUTCOME_UNKNOWN":
-        query = client.collection(OPERATIONS).where(
-            filter=_field("status", "==", OpStatus.OUTCOME_UNKNOWN.value)
-        )
-        rows = [
-            (
-                s.id,
-                f"operation {s.id} kind={d.get('kind')} supplier={d.get('supplierId')} "
-                f"enquiry={d.get('enquiryId')} store={_store(d.get('store'))} "
-                f"updatedAt={_when(d.get('updatedAt'))}",
-            )
-            for s in query.stream(**db.call_options())
-            for d in [s.to_dict() or {}]
-        ]
+        collection, status, describe = OPERATIONS, OpStatus.OUTCOME_UNKNOWN.value, _operation_line
     else:
-        query = client.collection(COMPENSATIONS).where(
-            filter=_field("status", "==", CompensationStatus.NEEDS_ATTENTION.value)
-        )
-        rows = [
-            (
-                s.id,
-                f"compensation {s.id} appointment={d.get('appointmentId')} "
-                f"store={_store(d)} supplier={d.get('supplierId')} "
-                f"operation={d.get('operationId')} enquiry={d.get('enquiryId')} "
-                f"attempts={d.get('attempts')} why={d.get('why')}",
-            )
-            for s in query.stream(**db.call_options())
-            for d in [s.to_dict() or {}]
-        ]
+        collection, status = COMPENSATIONS, CompensationStatus.NEEDS_ATTENTION.value
+        describe = _compensation_line
+    query = client.collection(collection).where(filter=_field("status", "==", status))
+    rows = [(s.id, describe(s.id, s.to_dict() or {})) for s in query.stream(**db.call_options())]
     for _, line in sorted(rows):
         out.write(line + "\n")
     return len(rows)
+
+
+def _operation_line(op_id: str, d: dict[str, Any]) -> str:
+    return (
+        f"operation {op_id} kind={d.get('kind')} supplier={d.get('supplierId')} "
+        f"enquiry={d.get('enquiryId')} store={_store(d.get('store'))} "
+        f"updatedAt={_when(d.get('updatedAt'))}"
+    )
+
+
+def _compensation_line(record_id: str, d: dict[str, Any]) -> str:
+    return (
+        f"compensation {record_id} appointment={d.get('appointmentId')} "
+        f"store={_store(d)} supplier={d.get('supplierId')} "
+        f"operation={d.get('operationId')} enquiry={d.get('enquiryId')} "
+        f"attempts={d.get('attempts')} why={d.get('why')}"
+    )
 
 
 def resolve(client: Client, op_id: str, *, booked: str | None) -> Resolution:

@@ -4,14 +4,12 @@ what each function will run with agrees with itself (gunicorn's THREADS and conc
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.firebase_tools import run_script
 from visn.runtime import CONCURRENCY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,20 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def found() -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None or not (ROOT / "node_modules" / "firebase-tools").is_dir():
-        pytest.fail("node and firebase-tools are needed: run make setup")
-    done = subprocess.run(  # noqa: S603 (our own script)
-        [node, str(ROOT / "tests/e2e/deploy_discovery.cjs")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_script("deploy_discovery.cjs", timeout=120)
 
 
 def test_deploy_discovers_the_python_functions(found: dict[str, Any]) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e.firebase_tools import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = {
@@ -43,9 +43,6 @@ CODEBASE = _codebase()
 
 @pytest.fixture(scope="module")
 def plans() -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None or not (ROOT / "node_modules" / "firebase-tools").is_dir():
-        pytest.fail("node and firebase-tools are needed: run make setup")
     scenarios = {
         "first": {"only": f"functions:{CODEBASE}"},
         "again": {"only": f"functions:{CODEBASE}", "alreadyDeployed": True},
@@ -53,17 +50,7 @@ def plans() -> dict[str, Any]:
         "as default": {"only": "functions", "codebase": "default"},
         "name clash": {"only": f"functions:{CODEBASE}", "clash": "createBooking"},
     }
-    done = subprocess.run(  # noqa: S603 (our own script)
-        [node, str(ROOT / "tests/e2e/deploy_plan.cjs"), json.dumps(scenarios)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_script("deploy_plan.cjs", json.dumps(scenarios), timeout=180)
 
 
 def _ids(entries: list[str]) -> set[str]:
