@@ -27,6 +27,12 @@ def getAvailability(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N80
 
 
 @callable_entry
+@https_fn.on_call(**CALLABLE_OPTIONS)  # a search: no warm instance kept for it
+def findFirstAvailable(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
+    return api.find_first_available(request)
+
+
+@callable_entry
 @https_fn.on_call(**BOOKING_PATH_OPTIONS)
 def createBooking(request: https_fn.CallableRequest[Any]) -> Any:  # noqa: N802
     return api.create_booking(request)

@@ -25,12 +25,14 @@ from visn.results import (
     AvailabilityResult,
     CancelBookingResult,
     CreateBookingResult,
+    FirstAvailableResult,
     RearrangeBookingResult,
 )
 from visn.schemas import (
     AvailabilityRequest,
     CancelBookingRequest,
     CreateBookingRequest,
+    FirstAvailableRequest,
     RearrangeBookingRequest,
 )
 
@@ -41,6 +43,7 @@ JSON2TS = ROOT / "node_modules" / ".bin" / "json2ts"
 
 CALLABLES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "getAvailability": (AvailabilityRequest, AvailabilityResult),
+    "findFirstAvailable": (FirstAvailableRequest, FirstAvailableResult),
     "createBooking": (CreateBookingRequest, CreateBookingResult),
     "cancelBooking": (CancelBookingRequest, CancelBookingResult),
     "rearrangeBooking": (RearrangeBookingRequest, RearrangeBookingResult),

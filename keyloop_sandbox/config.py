@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +42,7 @@ _STORE_FIELDS = (
     "serviceProducts",
     "appointmentOptions",
     "localTimes",
+    "closedDates",
 )
 
 
@@ -61,6 +62,8 @@ class StoreConfig:
     appointment_options: tuple[str, ...] = APPOINTMENT_OPTION_IDS
     # True: times on the wire are store-local wall-clock with a literal "Z" (Keyloop's quirk).
     local_times: bool = False
+    # Days the dealer takes no bookings (holidays, a diary closed while it is full).
+    closed_dates: frozenset[date] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.enterprise_id or not self.store_id:
@@ -100,6 +103,7 @@ class StoreConfig:
             "serviceProducts": list(self.service_products),
             "appointmentOptions": list(self.appointment_options),
             "localTimes": self.local_times,
+            "closedDates": sorted(d.isoformat() for d in self.closed_dates),
         }
 
 
@@ -168,6 +172,7 @@ def store_from_json(
             service_products=_ids(data, "serviceProducts", base.service_products),
             appointment_options=_ids(data, "appointmentOptions", base.appointment_options),
             local_times=boolean(data.get("localTimes", base.local_times), "localTimes"),
+            closed_dates=_dates(data.get("closedDates"), base.closed_dates),
         )
     except ValueError as exc:
         raise BadRequestError(str(exc)) from None
@@ -220,6 +225,15 @@ def _weekdays(value: Any, default: frozenset[int]) -> frozenset[int]:
     ):
         raise BadRequestError("weekdays must be a list of integers (Monday=0)")
     return frozenset(value)
+
+
+def _dates(value: Any, default: frozenset[date]) -> frozenset[date]:
+    if value is None:
+        return default
+    try:
+        return frozenset(date.fromisoformat(day) for day in string_list(value, "closedDates"))
+    except ValueError:
+        raise BadRequestError("closedDates must be a list of YYYY-MM-DD dates") from None
 
 
 def _ids(data: dict[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ class Slot:
 
 def slots_for_date(store: StoreConfig, day: date) -> list[Slot]:
     """Every slot of the store's opening hours on `day`, in order; none on a closed day."""
-    if day.weekday() not in store.weekdays:
+    if day.weekday() not in store.weekdays or day in store.closed_dates:
         return []
     step = timedelta(minutes=store.slot_minutes)
     # Step in naive wall-clock time: opening hours are wall-clock, so 08:00 stays 08:00 local on

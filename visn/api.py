@@ -39,6 +39,18 @@ def get_availability(request: CallableRequest[Any]) -> dict[str, Any]:
     return _invoke("getAvailability", request, AvailabilityRequest, handle)
 
 
+def find_first_available(request: CallableRequest[Any]) -> dict[str, Any]:
+    from .first_available import find_first_available
+    from .quotas import charge_availability
+    from .schemas import FirstAvailableRequest
+
+    def handle(caller: Caller, data: FirstAvailableRequest) -> dict[str, Any]:
+        # Each batch of days is counted as a view of those days, before it is asked for.
+        return find_first_available(data, lambda days: charge_availability(caller, days))
+
+    return _invoke("findFirstAvailable", request, FirstAvailableRequest, handle)
+
+
 def create_booking(request: CallableRequest[Any]) -> dict[str, Any]:
     from .booking import create_booking
     from .schemas import CreateBookingRequest

@@ -1,17 +1,19 @@
-"""getAvailability: free slots of a supplier over 1-14 days, days fetched concurrently."""
+"""getAvailability: free slots of a supplier over 1-14 days, from the shared cache or Keyloop
+(days fetched concurrently)."""
 
 from __future__ import annotations
 
 import contextvars
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from keyloop import KeyloopError, Slot, Store
 
-from . import clock
-from .clients import keyloop_client
+from . import availability_cache, clock
+from .clients import firestore_client, keyloop_client
 from .errors import FieldError, Reason, booking_error, reason_for_keyloop
 from .schemas import AvailabilityRequest
 from .slots import bookable, slot_json
@@ -19,6 +21,8 @@ from .suppliers import live_supplier, resolve_services
 
 MAX_DAYS_AHEAD = 180
 _POOL_SIZE = 64  # bounds Keyloop fan-out per process, whatever the number of requests
+
+T = TypeVar("T")
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -37,7 +41,7 @@ def get_availability(request: AvailabilityRequest) -> dict[str, Any]:
             fields=[FieldError("date", f"is more than {MAX_DAYS_AHEAD} days ahead")],
         )
     days = [request.date + timedelta(days=i) for i in range(request.days)]
-    outcomes = _fetch_days(store, days, products, option)
+    outcomes = fetch_days(store, days, products, option)
     failures = [o for o in outcomes if isinstance(o, KeyloopError)]
     if len(failures) == len(outcomes):
         raise booking_error(reason_for_keyloop(failures[0])) from failures[0]
@@ -57,24 +61,27 @@ def _day_json(day: date, outcome: list[Slot] | KeyloopError, now: datetime, zone
     return {"date": day.isoformat(), "slots": [slot_json(s, zone) for s in bookable(outcome, now)]}
 
 
-def _fetch_days(
+def fetch_days(
     store: Store, days: list[date], products: list[str], option: str | None
 ) -> list[list[Slot] | KeyloopError]:
-    """One Keyloop call per day; the first runs on this thread, the rest on the shared pool."""
-    client = keyloop_client()
+    """Each day's free slots (or its Keyloop failure): from the shared cache when fresh, else
+    one Keyloop call per day, the first on this thread and the rest on the shared pool."""
+    keyloop = keyloop_client()
 
-    def fetch(day: date) -> list[Slot] | KeyloopError:
-        try:
-            return client.availability(store, day, products, option)
-        except KeyloopError as exc:
-            return exc
+    def fetch(day: date) -> list[Slot]:
+        return keyloop.availability(store, day, products, option)
 
+    entries = [availability_cache.Entry(store, day, tuple(products), option) for day in days]
+    return availability_cache.days(firestore_client(), entries, fetch, _map_days)
+
+
+def _map_days(work: Callable[[int], T], items: Sequence[int]) -> list[T]:
     # Each worker runs in a copy of this context, so its Keyloop calls are logged with ours.
-    futures: list[Future[list[Slot] | KeyloopError]] = [
-        _executor().submit(contextvars.copy_context().run, fetch, day) for day in days[1:]
+    futures: list[Future[T]] = [
+        _executor().submit(contextvars.copy_context().run, work, item) for item in items[1:]
     ]
-    first = fetch(days[0])
-    return [first, *(f.result() for f in futures)]
+    first = [work(items[0])] if items else []
+    return [*first, *(f.result() for f in futures)]
 
 
 def _executor() -> ThreadPoolExecutor:

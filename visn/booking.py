@@ -22,6 +22,7 @@ from google.cloud.firestore import Client
 from keyloop import Appointment, Store
 
 from . import (
+    availability_cache,
     clock,
     compensations,
     enquiries,
@@ -87,6 +88,7 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
         store,
         claim.op_id,
         appointment_request(caller, body, request.slot, claim.op_id, products, option),
+        supplier.timezone,
     )
     result = {
         "enquiryId": claim.enquiry_id,
@@ -166,6 +168,13 @@ def write_enquiry(
         enquiries.ref(client, enquiry_id),
         enquiry,
         lambda number: [(operations.ref(client, operation_id), _completed(result, number))],
+        # The booked day stops being served from the availability cache in this same commit.
+        also_write=lambda transaction: availability_cache.invalidate(
+            transaction,
+            client,
+            compensations.store_from(dms),
+            availability_cache.slot_days(result["slot"]),
+        ),
     )
 
 

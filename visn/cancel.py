@@ -23,7 +23,7 @@ from google.cloud.firestore import ArrayUnion, Client
 
 from keyloop import KeyloopError, KeyloopRejectedError, Store
 
-from . import clock, compensations, db, enquiries
+from . import availability_cache, clock, compensations, db, enquiries
 from .caller import Caller
 from .clients import firestore_client, keyloop_client
 from .enquiries import EnquiryStatus
@@ -151,6 +151,10 @@ def settle_cancelled(
                     "history": ArrayUnion([enquiries.history_entry("CANCELLED", by, **fields)]),
                 },
                 option=client.write_option(last_update_time=snapshot.update_time),
+            )
+            # The slot is free again: its day stops being served from the cache.
+            availability_cache.invalidate(
+                batch, client, store, availability_cache.slot_days(data.get("slot"))
             )
         batch.update(compensations.ref(client, store, appointment_id), compensations.done_fields())
         batch.commit(**db.call_options())

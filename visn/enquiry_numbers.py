@@ -72,9 +72,11 @@ def create_numbered(
     enquiry_ref: Any,
     enquiry: dict[str, Any],
     also_update: Callable[[int], Iterable[tuple[Any, dict[str, Any]]]] = lambda _: (),
+    also_write: Callable[[Transaction], None] = lambda _: None,
 ) -> int:
     """Create the enquiry carrying the next number, with the updates `also_update(number)`
-    names in the same commit; returns the number. Idempotent for the same operation: when
+    names, and what `also_write` adds to the transaction, in the same commit; returns the
+    number. Idempotent for the same operation: when
     the enquiry is already there with our `operationId`, its number is returned and nothing
     is written.
 
@@ -98,6 +100,7 @@ def create_numbered(
         transaction.create(enquiry_ref, {**enquiry, FIELD: number})
         for ref, fields in also_update(number):
             transaction.update(ref, fields)
+        also_write(transaction)
         return number
 
     # Every taker reads every shard, so takers serialise (that is what makes numbers unique)

@@ -23,4 +23,7 @@ SYNC_CHECKS = f"{PREFIX}dmsSyncChecks"
 # Booking quota counters, one per (user or customer, clock hour), expiring: visn/quotas.py.
 RATE_LIMITS = f"{PREFIX}rateLimits"
 
-OURS = (OPERATIONS, COMPENSATIONS, EVENT_RECEIPTS, SYNC_CHECKS, RATE_LIMITS)
+# What Keyloop said of a store's day, shared by every instance: visn/availability_cache.py.
+AVAILABILITY_CACHE = f"{PREFIX}availabilityCache"
+
+OURS = (OPERATIONS, COMPENSATIONS, EVENT_RECEIPTS, SYNC_CHECKS, RATE_LIMITS, AVAILABILITY_CACHE)

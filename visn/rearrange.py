@@ -23,7 +23,7 @@ from google.cloud.firestore import ArrayUnion, Client
 
 from keyloop import Appointment, Store
 
-from . import clock, compensations, db, enquiries, operations, quotas, retention
+from . import availability_cache, clock, compensations, db, enquiries, operations, quotas, retention
 from .caller import Caller
 from .clients import firestore_client
 from .dms import cancel_or_record, undo_booking
@@ -92,6 +92,7 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         store,
         claim.op_id,
         appointment_request(caller, enquiry, request.slot, claim.op_id, products, option),
+        supplier.timezone,
     )
     result = {
         "enquiryId": request.enquiryId,
@@ -128,7 +129,7 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         why="REARRANGE_OLD_CANCEL_FAILED",
     ):
         try:
-            compensations.mark_done(client, store, old_id)
+            _old_cancelled(client, store, old_id, enquiry)
         except Exception:
             logger.warn("could not close the compensation record", operationId=claim.op_id)
     return result
@@ -203,6 +204,21 @@ def move_enquiry(
         not_before=OWN_CANCEL_GRACE,
     )
     batch.set(compensations.ref(client, store, old_dms["appointmentId"]), owed)
+    # The new slot's day (taken) and the old one's stop being served from the cache.
+    availability_cache.invalidate(
+        batch, client, store, availability_cache.slot_days(enquiry.get("slot"), result["slot"])
+    )
+    batch.commit(**db.call_options())
+
+
+def _old_cancelled(client: Client, store: Store, old_id: str, enquiry: dict[str, Any]) -> None:
+    """The old appointment is cancelled: its record done and its day (free again) no longer
+    served from the cache, in one batch."""
+    batch = client.batch()
+    batch.update(compensations.ref(client, store, old_id), compensations.done_fields())
+    availability_cache.invalidate(
+        batch, client, store, availability_cache.slot_days(enquiry.get("slot"))
+    )
     batch.commit(**db.call_options())
 
 

@@ -1,4 +1,4 @@
-"""Result models of the four callables: the contract's output side.
+"""Result models of the callables: the contract's output side.
 
 The handlers build plain dicts; these models are the published shape (JSON Schemas and
 TypeScript types in docs/), and the tests check every result they see against them.
@@ -34,6 +34,25 @@ class AvailabilityResult(_Result):
     supplierId: str  # noqa: N815 (the wire format's names)
     timezone: str
     days: list[Day]
+
+
+class FoundSlot(OfferedSlot):
+    date: str
+    """The day of the slot in the supplier's zone (YYYY-MM-DD)."""
+
+
+class FirstAvailableResult(_Result):
+    supplierId: str  # noqa: N815
+    timezone: str
+    slots: list[FoundSlot]
+    """The first `count` free slots in order; fewer (or none) when the days searched have
+    no more."""
+    searchedFrom: str  # noqa: N815
+    searchedTo: str  # noqa: N815
+    """The last day searched: the search stops at the day that completes `count`."""
+    daysSearched: int  # noqa: N815
+    unavailableDays: list[str]  # noqa: N815
+    """Days Keyloop could not answer for: an earlier slot may hide there."""
 
 
 class BookedSlot(_Result):

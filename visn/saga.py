@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from firebase_functions import logger
 from firebase_functions.https_fn import HttpsError
@@ -14,7 +15,7 @@ from google.cloud.firestore import Client
 
 from keyloop import Address, Appointment, KeyloopClient, KeyloopError, NewAppointment, Store
 
-from . import clock, operations
+from . import availability_cache, clock, operations
 from .caller import Caller
 from .clients import keyloop_client
 from .errors import FieldError, Reason, booking_error, reason_for_keyloop
@@ -55,10 +56,13 @@ def require_future(slot: SlotRequest) -> None:
         )
 
 
-def book(client: Client, store: Store, op_id: str, new: NewAppointment) -> Appointment:
+def book(
+    client: Client, store: Store, op_id: str, new: NewAppointment, zone: ZoneInfo
+) -> Appointment:
     """Create in Keyloop. On failure the operation is settled with what is known: FAILED
     when nothing can have been booked (the key may be retried), OUTCOME_UNKNOWN when Keyloop
-    may have booked (a person checks)."""
+    may have booked (a person checks). A slot Keyloop says is taken drops that day (in the
+    supplier's `zone`) from the availability cache: it showed the slot free."""
     try:
         keyloop: KeyloopClient = keyloop_client()
     except Exception:
@@ -81,6 +85,8 @@ def book(client: Client, store: Store, op_id: str, new: NewAppointment) -> Appoi
             )
         status = OpStatus.OUTCOME_UNKNOWN if unknown else OpStatus.FAILED
         operations.settle(client, op_id, status, error={"reason": reason.value})
+        if reason is Reason.SLOT_UNAVAILABLE:
+            availability_cache.invalidate_now(client, store, [new.due_in.astimezone(zone).date()])
         raise booking_error(reason) from exc
 
 

@@ -1,4 +1,4 @@
-"""Request models of the four callables: the contract's input side, validated by pydantic.
+"""Request models of the callables: the contract's input side, validated by pydantic.
 
 Strict: no type coercion ("3" is not 3), unknown fields refused, every string bounded. The
 JSON Schemas these produce are published in docs/ for the Web UI.
@@ -163,6 +163,16 @@ class AvailabilityRequest(_Model):
     days: int = Field(default=1, ge=1, le=14)
     serviceTypes: Annotated[ServiceTypes, AfterValidator(_unique)]  # noqa: N815
     optionalService: Code | None = None  # noqa: N815
+
+
+class FirstAvailableRequest(_Model):
+    supplierId: Id  # noqa: N815
+    serviceTypes: Annotated[ServiceTypes, AfterValidator(_unique)]  # noqa: N815
+    optionalService: Code | None = None  # noqa: N815
+    from_: IsoDate | None = Field(default=None, alias="from")
+    """The first day to search, in the supplier's zone; default (and at least) today."""
+    withinDays: int = Field(default=28, ge=1, le=90)  # noqa: N815
+    count: int = Field(default=5, ge=1, le=20)
 
 
 class CreateBookingRequest(_Model):

@@ -50,6 +50,12 @@ QUOTA_AVAILABILITY_DAYS_PER_USER_PER_MINUTE = IntParam(
     description="Keyloop day-fetches (a 14-day view counts 14) one user may cause in a minute, "
     "counted per instance",
 )
+AVAILABILITY_CACHE_SECONDS = IntParam(
+    "AVAILABILITY_CACHE_SECONDS",
+    default=60,
+    description="How long Keyloop's answer for a store's day is shown to every user without "
+    "asking Keyloop again (our own bookings invalidate it at once); 0 turns the cache off",
+)
 KEYLOOP_MAX_CONCURRENT_CALLS = IntParam(
     "KEYLOOP_MAX_CONCURRENT_CALLS",
     default=16,

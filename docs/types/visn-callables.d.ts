@@ -39,6 +39,10 @@ export interface VisnCallables {
     request: CreateBookingRequest;
     result: CreateBookingResult;
   };
+  findFirstAvailable: {
+    request: FirstAvailableRequest;
+    result: FirstAvailableResult;
+  };
   getAvailability: {
     request: AvailabilityRequest;
     result: AvailabilityResult;
@@ -152,6 +156,50 @@ export interface CreateBookingResult {
  */
 export interface BookedSlot {
   end: string | null;
+  start: string;
+}
+/**
+ * This interface was referenced by `VisnCallables`'s JSON-Schema
+ * via the `definition` "FirstAvailableRequest".
+ */
+export interface FirstAvailableRequest {
+  count?: number;
+  from?: string | null;
+  optionalService?: string | null;
+  /**
+   * @minItems 1
+   * @maxItems 5
+   */
+  serviceTypes:
+    | [string]
+    | [string, string]
+    | [string, string, string]
+    | [string, string, string, string]
+    | [string, string, string, string, string];
+  supplierId: string;
+  withinDays?: number;
+}
+/**
+ * This interface was referenced by `VisnCallables`'s JSON-Schema
+ * via the `definition` "FirstAvailableResult".
+ */
+export interface FirstAvailableResult {
+  daysSearched: number;
+  searchedFrom: string;
+  searchedTo: string;
+  slots: FoundSlot[];
+  supplierId: string;
+  timezone: string;
+  unavailableDays: string[];
+}
+/**
+ * This interface was referenced by `VisnCallables`'s JSON-Schema
+ * via the `definition` "FoundSlot".
+ */
+export interface FoundSlot {
+  date: string;
+  end: string | null;
+  label: string;
   start: string;
 }
 /**

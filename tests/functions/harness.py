@@ -17,7 +17,13 @@ from devtools.id_tokens import emulator_id_token
 from keyloop_sandbox import SandboxServer
 
 PROJECT = "demo-visn"
-CALLABLES = ("getAvailability", "createBooking", "cancelBooking", "rearrangeBooking")
+CALLABLES = (
+    "getAvailability",
+    "findFirstAvailable",
+    "createBooking",
+    "cancelBooking",
+    "rearrangeBooking",
+)
 
 
 @dataclass(frozen=True)

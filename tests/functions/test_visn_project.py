@@ -15,7 +15,7 @@ from tests.functions.harness import ALICE, Harness
 from tests.functions.test_cancel_rearrange import rearrange
 from tests.functions.test_create_booking import KEY, booking
 from visn import enquiries, reconciler, retention, saga, suppliers
-from visn.namespace import COMPENSATIONS, OPERATIONS, PREFIX, RATE_LIMITS
+from visn.namespace import AVAILABILITY_CACHE, COMPENSATIONS, OPERATIONS, PREFIX, RATE_LIMITS
 from visn.operations import operation_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,9 +84,11 @@ def test_our_collections_carry_the_prefix(harness: Harness) -> None:
     assert OPERATIONS.startswith(PREFIX)
     assert COMPENSATIONS.startswith(PREFIX)
     assert RATE_LIMITS.startswith(PREFIX)
+    assert AVAILABILITY_CACHE.startswith(PREFIX)
     harness.call("createBooking", booking())
     collections = {c.id for c in harness.db.collections()}
-    assert collections == {"suppliers", "ancillary", "enquiries", OPERATIONS, RATE_LIMITS}
+    ours = {OPERATIONS, RATE_LIMITS, AVAILABILITY_CACHE}
+    assert collections == {"suppliers", "ancillary", "enquiries", *ours}
 
 
 def test_finished_records_expire_and_nothing_reads_them_after(

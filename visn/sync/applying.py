@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from google.api_core import exceptions as gexc
 from google.cloud.firestore import ArrayUnion, Client
 
-from .. import clock, db, enquiries
+from .. import availability_cache, clock, db, enquiries
 from ..enquiries import EnquiryStatus
 from ..slots import iso
 from ..suppliers import DEFAULT_TIMEZONE, suppliers
@@ -75,12 +75,21 @@ def apply(client: Client, snapshot: Any, view: DmsView, *, via: str) -> Outcome:
             "slot": new_slot,
         }
         fields = {"slot": new_slot}
+    batch = client.batch()
+    batch.update(
+        snapshot.reference,
+        {**fields, "updatedAt": now, "history": ArrayUnion([entry])},
+        option=client.write_option(last_update_time=snapshot.update_time),
+    )
+    # The days the booking left or moved to stop being served from the availability cache.
+    availability_cache.invalidate(
+        batch,
+        client,
+        enquiries.store_of(enquiry),
+        availability_cache.slot_days(enquiry.get("slot"), fields.get("slot")),
+    )
     try:
-        snapshot.reference.update(
-            {**fields, "updatedAt": now, "history": ArrayUnion([entry])},
-            option=client.write_option(last_update_time=snapshot.update_time),
-            **db.call_options(),
-        )
+        batch.commit(**db.call_options())
     except gexc.FailedPrecondition:
         return Outcome.CONFLICT
     return outcome
