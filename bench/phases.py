@@ -14,7 +14,7 @@ from typing import Any
 from visn import clients, suppliers
 
 from .bare import BareFirestore, BareKeyloop
-from .driver import CALLABLES, Driver
+from .driver import BOOKING_CALLABLES, Driver
 from .measure import FirestoreCounter, FirestoreOps, median, peak_rss_mib, timed
 from .naive import NaiveFlow
 from .plan import Plan
@@ -77,7 +77,7 @@ def count_calls(bench: Bench, calls: int) -> CallCounts:
     # A fresh 30-s supplier cache entry, so that no counted call is one that reloads it.
     suppliers.suppliers.clear()
     bench.driver.call("getAvailability", bench.plan.availability(1))
-    for name in CALLABLES:
+    for name in BOOKING_CALLABLES:
         requests = 0
         used: list[FirestoreOps] = []
         times: list[float] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import cache_report
+from .cache import CacheFigures
 from .imports import ImportFigures
 from .measure import median, p95
 from .phases import Availability, BareBurst, Burst, CallCounts, Create, Ranges
@@ -37,6 +39,7 @@ class Figures:
     bare_burst: BareBurst
     imports: ImportFigures
     server: ServerFigures
+    cache: CacheFigures
 
     @property
     def availability_ratio(self) -> float:
@@ -84,6 +87,7 @@ class Figures:
             result["server_throughput_share"] = (
                 target[0].share >= THROUGHPUT_TARGET and not target[0].failures
             )
+        result.update(cache_report.holds(self.cache))
         return result
 
     def to_json(self) -> dict[str, Any]:
@@ -129,6 +133,7 @@ class Figures:
                     "error": self.server.profile.error,
                 },
             },
+            "cache": cache_report.to_json(self.cache),
         }
 
 
@@ -268,6 +273,7 @@ def table(figures: Figures) -> str:
     if b.failures:
         rows.append(("5. FAILED concurrent calls", f"{b.failures}", "", "0", "NO"))
     rows += _server_rows(f.server, holds)
+    rows += cache_report.rows(f.cache, holds)
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

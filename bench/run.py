@@ -108,11 +108,32 @@ def _measure(
     )
     served = server.measure(stack, plan, args.server_latency_ms, args.callers, log_dir)
     stack.post("latency", {"ms": args.latency_ms})
+    from . import cache
+
+    say(
+        f"8. the availability cache: hits at +{'/'.join(f'{x:g}' for x in cache.HIT_LATENCIES_MS)} "
+        f"ms, {cache.VIEWS} views by {cache.USERS} users in {args.views_window_s:g} s (twice), "
+        f"findFirstAvailable {cache.DAYS_OUT} days out, Firestore reads per cached view"
+    )
+    with (
+        (log_dir / "functions-cache.log").open("w") as functions_log,
+        contextlib.redirect_stdout(functions_log),
+    ):
+        cached = cache.measure(bench, args.latency_ms, n, args.views_window_s)
     bench.bare.close()
     bench.firestore.close()
     counter.uninstall()
     return Figures(
-        args.latency_ms, counts, availability, ranges, create, burst, bare_burst, imports, served
+        args.latency_ms,
+        counts,
+        availability,
+        ranges,
+        create,
+        burst,
+        bare_burst,
+        imports,
+        served,
+        cached,
     )
 
 
@@ -140,6 +161,12 @@ def _parser() -> argparse.ArgumentParser:
         "tenth, request counts a twentieth",
     )
     parser.add_argument("--callers", type=int, default=80, help="concurrent calls in 5.")
+    parser.add_argument(
+        "--views-window-s",
+        type=float,
+        default=60.0,
+        help="8b.: the window the 100 views of one store-day are spread over (each run)",
+    )
     parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters in 6.")
     parser.add_argument(
         "--server-latency-ms",

@@ -1,4 +1,4 @@
-// The dev console: the Web UI's four calls through the Firebase JS SDK, in plain DOM code.
+// The dev console: the Web UI's calls through the Firebase JS SDK, in plain DOM code.
 //
 // devtools/stack.py bundles this file with esbuild (which resolves the bare "firebase/..."
 // imports from node_modules) into the run directory, and writes config.json next to it: the
@@ -24,7 +24,7 @@ const state = {
   config: null,
   auth: null,
   functions: null,
-  slots: null, // { request, result }: the last availability shown
+  slots: null, // { kind, request, result }: the last slots shown ("days" or "first" available)
   booking: null, // the last booking made here: a createBooking result, updated by the others
   moving: false, // "Move to…" pressed: the slot buttons rearrange instead of book
   db: null,
@@ -99,6 +99,10 @@ function wire() {
     "submit",
     action(() => showSlots()),
   );
+  byId("first-available").addEventListener(
+    "click",
+    action(() => showFirstAvailable()),
+  );
   byId("move").addEventListener("click", action(startMoving));
   byId("move-stop").addEventListener("click", () => setMoving(false));
   byId("cancel").addEventListener("click", action(cancel));
@@ -152,7 +156,7 @@ async function showUser(user) {
   who.dataset.email = user.email;
 }
 
-// -- the four callables -------------------------------------------------------------------------
+// -- the callables -------------------------------------------------------------------------------
 
 function availabilityRequest() {
   const request = {
@@ -171,9 +175,45 @@ function availabilityRequest() {
 async function showSlots(request = availabilityRequest()) {
   const result = await call("getAvailability", request);
   if (result) {
-    state.slots = { request, result };
+    state.slots = { kind: "days", request, result };
     renderSlots();
   }
+}
+
+/** The form's supplier and services; its date is where the search starts. */
+function firstAvailableRequest() {
+  const { supplierId, serviceTypes, optionalService, date } = availabilityRequest();
+  const request = {
+    supplierId,
+    serviceTypes,
+    withinDays: Number(byId("within-days").value),
+    count: Number(byId("count").value),
+  };
+  if (date) {
+    request.from = date;
+  }
+  if (optionalService) {
+    request.optionalService = optionalService;
+  }
+  return request;
+}
+
+async function showFirstAvailable(request = firstAvailableRequest()) {
+  const result = await call(
+    "findFirstAvailable",
+    request,
+    (r) => `${r.slots.length} slots in ${r.daysSearched} days`,
+  );
+  if (result) {
+    state.slots = { kind: "first", request, result };
+    renderSlots();
+  }
+}
+
+/** The slots shown again as they now are, by the call that found them. */
+async function refreshSlots() {
+  const { kind, request } = state.slots;
+  await (kind === "first" ? showFirstAvailable(request) : showSlots(request));
 }
 
 async function book(slot) {
@@ -269,7 +309,7 @@ async function afterChange() {
   state.moving = false;
   renderBooking();
   if (state.slots) {
-    await showSlots(state.slots.request);
+    await refreshSlots();
   }
 }
 
@@ -320,17 +360,18 @@ function renderSlots() {
   if (!state.slots) {
     return;
   }
-  const { request, result } = state.slots;
+  const { kind, request, result } = state.slots;
   const supplier = state.config.suppliers.find((s) => s.id === request.supplierId);
   const booking = state.booking;
   const moveHere = state.moving && booking?.supplierId === request.supplierId;
   const summary = el(
     "p",
-    { class: "hint", "data-testid": "slots-for" },
+    { class: "hint", "data-testid": "slots-for", "data-kind": kind },
     `${supplier?.name ?? request.supplierId} · ${request.serviceTypes.join(", ")}` +
       `${request.optionalService ? ` + ${request.optionalService}` : ""} · ${result.timezone}`,
   );
-  const days = result.days.map((day) => {
+  const shown = kind === "first" ? firstAvailableDays(result) : result.days;
+  const days = shown.map((day) => {
     const section = el(
       "div",
       { class: "day", "data-testid": "day", "data-date": day.date },
@@ -368,7 +409,37 @@ function renderSlots() {
     section.append(list);
     return section;
   });
-  box.replaceChildren(summary, ...days);
+  const found = kind === "first" ? [firstAvailableSummary(result)] : [];
+  box.replaceChildren(summary, ...found, ...days);
+}
+
+/** findFirstAvailable's slots as the days view shows them: grouped by their day. */
+function firstAvailableDays(result) {
+  const days = [];
+  for (const slot of result.slots) {
+    if (days.at(-1)?.date !== slot.date) {
+      days.push({ date: slot.date, slots: [] });
+    }
+    days.at(-1).slots.push(slot);
+  }
+  return days;
+}
+
+function firstAvailableSummary(result) {
+  const unavailable = result.unavailableDays.length
+    ? ` · unavailable (Keyloop failed): ${result.unavailableDays.join(", ")}`
+    : "";
+  const found = result.slots.length ? `first ${result.slots.length} free slots` : "no free slots";
+  return el(
+    "p",
+    {
+      "data-testid": "first-available-summary",
+      "data-found": String(result.slots.length),
+      "data-searched": String(result.daysSearched),
+    },
+    `${found} in ${result.daysSearched} days searched, ` +
+      `${result.searchedFrom} → ${result.searchedTo}${unavailable}`,
+  );
 }
 
 function renderBooking() {

@@ -90,6 +90,13 @@ async function act(page, locator) {
 }
 
 const text = async (page, id) => (await page.getByTestId(id).textContent()).trim();
+/** The calendar day after an ISO date (YYYY-MM-DD). */
+function nextDay(isoDate) {
+  const day = new Date(`${isoDate}T12:00:00Z`);
+  day.setUTCDate(day.getUTCDate() + 1);
+  return day.toISOString().slice(0, 10);
+}
+
 const slotItem = (page, start) => page.locator(`[data-testid="slot"][data-start="${start}"]`);
 
 async function errorPanel(page) {
@@ -325,6 +332,80 @@ test("a change the dealer makes in the DMS arrives on the card (onSnapshot)", TI
   await page.locator('[data-testid="booking-dms-change"][data-action="CANCELLED_IN_DMS"]').waitFor();
   assert.equal((await card(page)).status, "CANCELLED");
   assert.equal(await enquiryStatus(booked.enquiryId), "CANCELLED");
+  assert.deepEqual(alice.errors, [], "no uncaught error in the page");
+});
+
+test("first available: closed days skipped, a slot found and booked", TIMEOUT, async () => {
+  const { page } = alice; // still signed in as customer A
+  // The dealer closes two weekdays (and the days between them) in the DMS: the first free
+  // slots are on the next day the Leeds store opens (Monday to Saturday). Days no other
+  // journey views, so that no fresh cache entry of theirs answers for them.
+  const from = bookableDate(20);
+  const closed = [];
+  for (let day = from; day <= bookableDate(21); day = nextDay(day)) {
+    closed.push(day);
+  }
+  let open = nextDay(closed.at(-1));
+  if (new Date(`${open}T12:00:00Z`).getUTCDay() === 0) {
+    open = nextDay(open);
+  }
+  const store = `${stack.sandboxUrl}/_sandbox/stores/ENT-1001/STORE-01`;
+  const { stores } = await getJson(`${stack.sandboxUrl}/_sandbox/stores`);
+  const original = stores.find((s) => s.enterpriseId === "ENT-1001" && s.storeId === "STORE-01");
+  const putStore = async (body) => {
+    const response = await fetch(store, {
+      method: "PUT",
+      body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json" },
+    });
+    assert.equal(response.status, 200, "the sandbox takes the store");
+  };
+  await putStore({ ...original, closedDates: closed });
+  try {
+    await page.getByTestId("supplier").selectOption(UK);
+    await page.getByTestId("date").fill(from);
+    await page.getByTestId("within-days").fill("14");
+    await page.getByTestId("count").fill("3");
+    await act(page, page.getByTestId("first-available"));
+    await assertNoError(page);
+    const summary = page.getByTestId("first-available-summary");
+    assert.equal(await summary.getAttribute("data-found"), "3");
+    const searched = new RegExp(`^first 3 free slots in \\d+ days searched, ${from} → `);
+    assert.match(await summary.textContent(), searched);
+    const days = await page
+      .getByTestId("day")
+      .evaluateAll((sections) => sections.map((section) => section.dataset.date));
+    assert.deepEqual(days, [open], "the slots are all on the first open day");
+    const starts = await page
+      .getByTestId("slot")
+      .evaluateAll((items) => items.map((item) => item.dataset.start));
+    assert.deepEqual(
+      starts.map((start) => start.slice(0, 16)),
+      ["08:00", "09:00", "10:00"].map((time) => `${open}T${time}`),
+      "the first three, in the store's zone",
+    );
+
+    // Booked from there as from the days view; the search runs again and shows it as hers.
+    await act(page, slotItem(page, starts[0]).getByTestId("book"));
+    await assertNoError(page);
+    const booked = await card(page);
+    assert.equal(booked.status, "BOOKED");
+    assert.equal(booked.slotStart, starts[0]);
+    assert.equal((await appointment(booked.appointmentId)).status, "BOOKED");
+    assert.equal(
+      await page.getByTestId("slots-for").getAttribute("data-kind"),
+      "first",
+      "the slots shown are the search's, run again",
+    );
+    assert.ok(await slotItem(page, starts[0]).evaluate((li) => li.classList.contains("mine")));
+
+    await act(page, page.getByTestId("cancel"));
+    await assertNoError(page);
+    assert.equal((await card(page)).status, "CANCELLED");
+    assert.equal((await appointment(booked.appointmentId)).status, "CANCELLED");
+  } finally {
+    await putStore(original);
+  }
   assert.deepEqual(alice.errors, [], "no uncaught error in the page");
 });
 
