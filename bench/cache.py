@@ -98,10 +98,11 @@ def measure(bench: Bench, latency_ms: float, iterations: int, window_s: float) -
     with _cache_on():
         hits = [_hits(bench, latency, iterations) for latency in HIT_LATENCIES_MS]
         bench.stack.post("latency", {"ms": latency_ms})
-        days = _open_days(bench.plan.day + timedelta(days=14), 2)
+        # Days no other figure views: cold when their views begin.
+        view_days = _open_days(bench.plan.day + timedelta(days=14), 2)
         views = [
             _views(bench, day, window_s, bookings)
-            for day, bookings in zip(days, (0, OWN_BOOKINGS), strict=True)
+            for day, bookings in zip(view_days, (0, OWN_BOOKINGS), strict=True)
         ]
         first = _first_free(bench, max(3, iterations // 20))
         reads = {days: _reads(bench, days, max(3, iterations // 20)) for days in (1, 7)}
