@@ -46,6 +46,8 @@ LEASE = timedelta(seconds=15)
 POLL_SECONDS = 0.05  # how often a caller waiting on another instance's lease looks again
 # Past days are of no use: a TTL policy on `expireAt` deletes the document (docs/deploy.md).
 _KEEP_AFTER_DAY = timedelta(days=2)
+# Instances' clocks differ a little; an entry from further "in the future" is not trusted.
+_CLOCK_SKEW = timedelta(seconds=5)
 _FIRESTORE_ERRORS = (gexc.GoogleAPIError, gexc.RetryError)
 
 Outcome = list[Slot] | KeyloopError
@@ -93,7 +95,7 @@ class _State:
             not isinstance(fetched, datetime)
             or not isinstance(slots, list)
             or self.entry.get("generation") != self.generation
-            or now - fetched >= freshness()
+            or not -_CLOCK_SKEW <= now - fetched < freshness()
         ):
             return None
         return [_slot_from(raw) for raw in slots]

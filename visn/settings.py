@@ -47,8 +47,8 @@ QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR = IntParam(
 QUOTA_AVAILABILITY_DAYS_PER_USER_PER_MINUTE = IntParam(
     "QUOTA_AVAILABILITY_DAYS_PER_USER_PER_MINUTE",
     default=120,
-    description="Keyloop day-fetches (a 14-day view counts 14) one user may cause in a minute, "
-    "counted per instance",
+    description="Days of availability (a 14-day view counts 14, cached or not) one user may "
+    "view in a minute, counted per instance",
 )
 AVAILABILITY_CACHE_SECONDS = IntParam(
     "AVAILABILITY_CACHE_SECONDS",

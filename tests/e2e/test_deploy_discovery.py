@@ -25,6 +25,7 @@ def test_deploy_discovers_the_python_functions(found: dict[str, Any]) -> None:
     endpoints = found["endpoints"]
     assert set(endpoints) == {
         "getAvailability",
+        "findFirstAvailable",
         "createBooking",
         "cancelBooking",
         "rearrangeBooking",

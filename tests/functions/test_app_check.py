@@ -226,6 +226,7 @@ def booking() -> dict[str, Any]:
 
 REQUESTS: dict[str, Callable[[], dict[str, Any]]] = {
     "getAvailability": availability,
+    "findFirstAvailable": lambda: {"supplierId": UK_SUPPLIER, "serviceTypes": ["SERVICE"]},
     "createBooking": booking,
     "cancelBooking": lambda: {"enquiryId": "some-enquiry"},
     "rearrangeBooking": lambda: {

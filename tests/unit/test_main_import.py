@@ -37,6 +37,7 @@ def test_import_main_is_cheap_and_offline() -> None:
     assert functions.split(",") == [
         "cancelBooking",
         "createBooking",
+        "findFirstAvailable",
         "getAvailability",
         "keyloopEvents",
         "rearrangeBooking",
