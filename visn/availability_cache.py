@@ -132,6 +132,8 @@ def days(
 ) -> list[Outcome]:
     """Each entry's slots: fresh from the cache (all days read in one round trip), else from
     Keyloop through `fetch`, the misses run by `map_days` (concurrently)."""
+    if freshness() <= timedelta(0):  # turned off: nothing could ever be served
+        return map_days(lambda i: _direct(fetch, entries[i].day), range(len(entries)))
     try:
         snapshots = _read_all(client, entries)
     except _FIRESTORE_ERRORS as exc:
@@ -225,7 +227,10 @@ def _take_lease(client: Client, entry: Entry, state: _State, now: datetime) -> s
                 **db.call_options(),
             )
         else:
-            ref.create({**_day_fields(entry.store, entry.day), "entries": {entry.key: lease}})
+            ref.create(
+                {**_day_fields(entry.store, entry.day), "entries": {entry.key: lease}},
+                **db.call_options(),
+            )
     except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.NotFound):
         return None
     return lease_id
