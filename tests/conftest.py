@@ -20,7 +20,7 @@ from keyloop_sandbox import SandboxServer, start_sandbox
 os.environ.setdefault("GCLOUD_PROJECT", "demo-visn")
 
 if TYPE_CHECKING:
-    from devtools.stack import Stack
+    from devtools.stack.lifecycle import Stack
 
 # Every structured log line of the session, kept for the alerts test (tests/ops/test_alerts.py).
 pytest_plugins = ["tests.logcapture"]
@@ -62,7 +62,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     A stack that cannot start fails the tests, locally as in CI: proving that it starts and that
     the emulator loads every callable is what the end-to-end tests are for."""
-    from devtools.stack import Stack, StackConfig
+    from devtools.stack.config import StackConfig
+    from devtools.stack.lifecycle import Stack
 
     config = StackConfig.on_free_ports(
         project=STACK_PROJECT, run_dir=tmp_path_factory.mktemp("stack-run")
