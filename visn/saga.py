@@ -1,11 +1,13 @@
 """Steps shared by createBooking and rearrangeBooking: what Keyloop is sent, the create
-itself (which settles the operation when nothing can have been booked), the slot answered,
-and the checks that a stored result must be replayed before.
+itself (`create_appointment`, the Keyloop call alone, and `book`, which settles the operation
+from its outcome), the slot answered, and the checks that a stored result must be replayed
+before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -56,19 +58,23 @@ def require_future(slot: SlotRequest) -> None:
         )
 
 
-def book(
-    client: Client, store: Store, op_id: str, new: NewAppointment, zone: ZoneInfo
-) -> Appointment:
-    """Create in Keyloop. On failure the operation is settled with what is known: FAILED
-    when nothing can have been booked (the key may be retried), OUTCOME_UNKNOWN when Keyloop
-    may have booked (a person checks). A slot Keyloop says is taken drops that day (in the
-    supplier's `zone`) from the availability cache: it showed the slot free."""
+@dataclass(frozen=True)
+class CreateFailed:
+    """A create that did not return an appointment: what the operation must be settled with."""
+
+    status: OpStatus  # FAILED: nothing can have been booked; OUTCOME_UNKNOWN: it may have been
+    reason: Reason
+    error: Exception
+
+
+def create_appointment(store: Store, op_id: str, new: NewAppointment) -> Appointment | CreateFailed:
+    """The Keyloop create alone: the appointment, or what its failure means for the operation
+    (never raises for a Keyloop or client set-up failure; writes nothing)."""
     try:
         keyloop: KeyloopClient = keyloop_client()
-    except Exception:
+    except Exception as exc:
         # Nothing was sent: the client could not even be built.
-        operations.settle(client, op_id, OpStatus.FAILED, error={"reason": Reason.INTERNAL.value})
-        raise
+        return CreateFailed(OpStatus.FAILED, Reason.INTERNAL, exc)
     try:
         return keyloop.create_appointment(store, new)
     except KeyloopError as exc:
@@ -83,11 +89,26 @@ def book(
                 correlationId=exc.correlation_id,
                 status=exc.status,
             )
-        status = OpStatus.OUTCOME_UNKNOWN if unknown else OpStatus.FAILED
-        operations.settle(client, op_id, status, error={"reason": reason.value})
-        if reason is Reason.SLOT_UNAVAILABLE:
-            availability_cache.invalidate_now(client, store, [new.due_in.astimezone(zone).date()])
-        raise booking_error(reason) from exc
+        return CreateFailed(OpStatus.OUTCOME_UNKNOWN if unknown else OpStatus.FAILED, reason, exc)
+
+
+def book(
+    client: Client, store: Store, op_id: str, new: NewAppointment, zone: ZoneInfo
+) -> Appointment:
+    """Create in Keyloop (`create_appointment`). On failure the operation is settled with what
+    is known: FAILED when nothing can have been booked (the key may be retried),
+    OUTCOME_UNKNOWN when Keyloop may have booked (a person checks). A slot Keyloop says is
+    taken drops that day (in the supplier's `zone`) from the availability cache: it showed
+    the slot free."""
+    created = create_appointment(store, op_id, new)
+    if not isinstance(created, CreateFailed):
+        return created
+    operations.settle(client, op_id, created.status, error={"reason": created.reason.value})
+    if created.reason is Reason.SLOT_UNAVAILABLE:
+        availability_cache.invalidate_now(client, store, [new.due_in.astimezone(zone).date()])
+    if isinstance(created.error, KeyloopError):
+        raise booking_error(created.reason) from created.error
+    raise created.error  # a client that could not be built: as unexpected as before
 
 
 def confirm_saved(client: Client, op_id: str, appointment_id: str, cause: Exception) -> bool:
