@@ -24,7 +24,7 @@ from google.cloud.firestore import Client
 
 from keyloop import Appointment
 
-from . import clock, compensations, db, enquiries, operations, retention
+from . import clock, compensations, db, enquiries, operations, retention, store_record
 from .booking import KIND as CREATE_KIND
 from .booking import write_enquiry
 from .compensations import COMPENSATIONS, CompensationStatus
@@ -165,7 +165,7 @@ def _record_move(client: Client, op_id: str, op: dict[str, Any], appointment_id:
         client,
         snapshot,
         enquiry,
-        compensations.store_from(op["store"]),
+        store_record.store_from(op["store"]),
         supplier_id=op["supplierId"],
         operation_id=op_id,
         new_dms=_dms(op, appointment_id),
@@ -180,7 +180,7 @@ def _owe_cancel(
 ) -> None:
     if not op.get("store"):
         raise ResolveError(f"operation {op_id} does not say which Keyloop store it booked in")
-    store = compensations.store_from(op["store"])
+    store = store_record.store_from(op["store"])
     batch = client.batch()
     batch.update(
         operations.ref(client, op_id),
@@ -207,7 +207,7 @@ def _owe_cancel(
 
 def _dms(op: dict[str, Any], appointment_id: str) -> dict[str, Any]:
     found = Appointment(appointment_id=appointment_id, reference=None, due_in=None, due_out=None)
-    return enquiries.dms_block(compensations.store_from(op["store"]), found)
+    return enquiries.dms_block(store_record.store_from(op["store"]), found)
 
 
 def _store(fields: Any) -> str:

@@ -24,12 +24,12 @@ from keyloop import Appointment, Store
 from . import (
     availability_cache,
     clock,
-    compensations,
     enquiries,
     enquiry_numbers,
     operations,
     quotas,
     retention,
+    store_record,
     telemetry,
 )
 from .caller import Caller
@@ -77,7 +77,7 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
         request_hash=request_hash,
         supplier_id=supplier.supplier_id,
         enquiry_id=enquiries.new_id(client),
-        store=compensations.store_fields(store),
+        store=store_record.store_fields(store),
         details={**enquiry_details(body), "slot": requested_slot(request.slot, supplier)},
     )
     telemetry.annotate(enquiryId=claim.enquiry_id if isinstance(claim, Claimed) else None)
@@ -172,7 +172,7 @@ def write_enquiry(
         also_write=lambda transaction: availability_cache.invalidate(
             transaction,
             client,
-            compensations.store_from(dms),
+            store_record.store_from(dms),
             availability_cache.slot_days(result["slot"]),
         ),
     )

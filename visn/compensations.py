@@ -12,7 +12,6 @@ import hashlib
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from firebase_functions import logger
 from google.cloud.firestore import Client
@@ -21,6 +20,7 @@ from keyloop import KeyloopError, Store
 
 from . import clock, db, retention
 from .namespace import COMPENSATIONS as COMPENSATIONS  # noqa: PLC0414 (re-exported, its old home)
+from .store_record import store_fields
 
 # A stable message an alert can match (docs/operations.md).
 CANCEL_OWED_MESSAGE = "KEYLOOP_CANCEL_OWED: appointment must be cancelled in Keyloop"
@@ -35,20 +35,6 @@ class CompensationStatus(StrEnum):
 def compensation_id(store: Store, appointment_id: str) -> str:
     key = f"{store.enterprise_id}/{store.store_id}/{appointment_id}"
     return hashlib.sha256(key.encode()).hexdigest()[:40]
-
-
-def store_fields(store: Store) -> dict[str, Any]:
-    """What a cancel needs to find the appointment, kept wherever a cancel may be owed."""
-    return {
-        "enterpriseId": store.enterprise_id,
-        "storeId": store.store_id,
-        "localTimeZone": store.local_time_zone.key if store.local_time_zone else None,
-    }
-
-
-def store_from(fields: dict[str, Any]) -> Store:
-    zone = fields.get("localTimeZone")
-    return Store(fields["enterpriseId"], fields["storeId"], ZoneInfo(zone) if zone else None)
 
 
 def record(

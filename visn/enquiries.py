@@ -18,8 +18,8 @@ from keyloop import Appointment, Store
 
 from . import clock, db
 from .caller import Caller
-from .compensations import store_fields, store_from
 from .errors import Reason, booking_error
+from .store_record import store_fields, store_from
 
 ENQUIRIES = "enquiries"
 # What createBooking writes (enquiryNumber: visn/enquiry_numbers.py).

@@ -23,7 +23,17 @@ from google.cloud.firestore import ArrayUnion, Client
 
 from keyloop import Appointment, Store
 
-from . import availability_cache, clock, compensations, db, enquiries, operations, quotas, retention
+from . import (
+    availability_cache,
+    clock,
+    compensations,
+    db,
+    enquiries,
+    operations,
+    quotas,
+    retention,
+    store_record,
+)
 from .caller import Caller
 from .clients import firestore_client
 from .dms import cancel_or_record, undo_booking
@@ -82,7 +92,7 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         request_hash=request_hash,
         supplier_id=supplier.supplier_id,
         enquiry_id=request.enquiryId,
-        store=compensations.store_fields(store),
+        store=store_record.store_fields(store),
         details={"fromAppointmentId": old_id, "slot": requested_slot(request.slot, supplier)},
     )
     if isinstance(claim, Replay):

@@ -33,7 +33,7 @@ from google.cloud.firestore import Client
 
 from keyloop import KeyloopError
 
-from . import clock, compensations, db, enquiries, retention
+from . import clock, compensations, db, enquiries, retention, store_record
 from .cancel import settle_cancelled
 from .clients import firestore_client, keyloop_client
 from .compensations import COMPENSATIONS, CompensationStatus
@@ -198,7 +198,7 @@ def _settle_stale_operation(client: Client, snapshot: Any, report: RunReport) ->
 def _owe_cancel(client: Client, snapshot: Any, op: dict[str, Any], report: RunReport) -> None:
     """A BOOKED operation's appointment onto a compensation record (the operation becomes
     COMPENSATING), or a COMPENSATING operation's record written again if it is missing."""
-    store = compensations.store_from(op["store"])
+    store = store_record.store_from(op["store"])
     record_ref = compensations.ref(client, store, op["appointmentId"])
     if op.get("status") == OpStatus.COMPENSATING:
         existing = record_ref.get(**db.call_options())
@@ -262,7 +262,7 @@ def _work_compensation(
     )
     if not claimed:
         return
-    store = compensations.store_from(record)
+    store = store_record.store_from(record)
     try:
         keyloop_client().cancel_appointment(store, record["appointmentId"])
     except KeyloopError as exc:
@@ -285,7 +285,7 @@ def _close_waiters(
     client: Client, record: dict[str, Any], snapshot: Any, report: RunReport
 ) -> None:
     """The cancel is done: what waited on it is closed, then the record is settled."""
-    store = compensations.store_from(record)
+    store = store_record.store_from(record)
     if record.get("enquiryId") and not settle_cancelled(
         client, record["enquiryId"], store, record["appointmentId"], enquiries.SYSTEM
     ):

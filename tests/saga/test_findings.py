@@ -18,9 +18,10 @@ from tests.functions.test_create_booking import booking
 from tests.saga.invariants import World, violations
 from tests.saga.world import SagaWorld
 from visn import clients
-from visn.compensations import COMPENSATIONS, store_from
+from visn.compensations import COMPENSATIONS
 from visn.operations import OPERATIONS, operation_id
 from visn.reconciler import MIN_STUCK_AFTER, ReconcilerSettings, reconcile
+from visn.store_record import store_from
 
 KEY = "key-findings-000001"
 OP = operation_id(ALICE.uid, KEY)

@@ -33,7 +33,7 @@ from keyloop import KeyloopError
 
 from .. import clock, db, settings
 from ..clients import firestore_client
-from ..compensations import store_from
+from ..store_record import store_from
 from .applying import apply, lookup
 from .names import EVENT_RECEIPTS
 from .readback import look

@@ -26,8 +26,8 @@ from keyloop import KeyloopError
 
 from .. import clock, db, enquiries
 from ..clients import firestore_client
-from ..compensations import store_from
 from ..enquiries import EnquiryStatus
+from ..store_record import store_from
 from .applying import Outcome, apply
 from .names import SYNC_CHECKS
 from .readback import look
