@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "operations":
         return _operations(args)
     if args.command == "suppliers":
-        from .onboarding import import_command, validate_command
+        from .onboarding_report import import_command, validate_command
 
         command = validate_command if args.action == "validate" else import_command
         return command(args.file, sys.stdout)

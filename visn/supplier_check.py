@@ -15,14 +15,14 @@ from keyloop.check import CheckTarget, run_check
 
 from . import clock, db
 from .clients import firestore_client, project_id
-from .onboarding import (
+from .onboarding_parse import (
     OPTIONAL_SERVICES,
     SERVICE_TYPES,
     SUPPLIER_ID,
-    announce_firestore,
     check_live_diary,
     check_timezone,
 )
+from .onboarding_report import announce_firestore
 from .suppliers import Supplier, parse_supplier, suppliers_path
 
 

@@ -1,5 +1,7 @@
-"""Supplier onboarding: check a supplier file, and write its live diary fields into ViSN's
-supplier record `{SUPPLIERS_COLLECTION}/{supplierId}` (default `suppliers`).
+"""Supplier onboarding, parse and check: a supplier file, whose live diary fields
+visn/onboarding_write.py writes into ViSN's supplier record
+`{SUPPLIERS_COLLECTION}/{supplierId}` (default `suppliers`); visn/onboarding_report.py holds
+the commands and what they print.
 
 The file holds one supplier object or a JSON array of them (docs/suppliers.md):
 
@@ -20,23 +22,18 @@ checked for the operator's benefit and never written.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 from zoneinfo import available_timezones
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from . import db
-from .suppliers import LiveDiaryProviderConfig, suppliers_path
-
-if TYPE_CHECKING:
-    from google.cloud.firestore import Client as FirestoreClient
+from .suppliers import LiveDiaryProviderConfig
 
 SUPPLIER_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 SERVICE_TYPES = ("SERVICE", "MOT", "REPAIR", "TYRE", "GLASS")
@@ -84,12 +81,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-@dataclass(frozen=True)
-class Written:
-    supplier_id: str
-    replaced: bool  # a document was there before (it is now replaced, not merged)
 
 
 # -- reading and checking ---------------------------------------------------------------------
@@ -365,102 +356,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
-
-
-# -- writing ----------------------------------------------------------------------------------
-
-
-def write_suppliers(entries: list[SupplierEntry], client: FirestoreClient) -> list[Written]:
-    """Write our fields of every supplier record in one batch: all are written, or none.
-    Only the fields the entry holds are replaced (merge on those fields); ViSN's stay."""
-    refs = [client.collection(suppliers_path()).document(e.supplier_id) for e in entries]
-    existing = {s.id for s in client.get_all(refs, **db.call_options()) if s.exists}
-    batch = client.batch()
-    for ref, entry in zip(refs, entries, strict=True):
-        batch.set(ref, entry.document, merge=list(entry.document))
-    batch.commit(**db.call_options())
-    return [Written(e.supplier_id, e.supplier_id in existing) for e in entries]
-
-
-def describe(entry: SupplierEntry) -> str:
-    """Ids and codes only: what an import line shows of a supplier."""
-    block: Mapping[str, Any] = entry.document["liveDiaryProvider"]
-    enterprise = block.get("enterpriseId") or block["groupMappingId"]
-    store = block.get("storeId") or block["supplierMappingId"]
-    options = ", ".join(block.get("optionalServiceMapping") or {}) or "none"
-    times = "local" if block.get("localTimes") else "UTC"
-    return (
-        f"KEYLOOP enterprise {enterprise} store {store} ({times} times, "
-        f"{entry.document.get('timezone', 'time zone from the locale')}); "
-        f"services {', '.join(block['serviceTypeMapping'])}; "
-        f"options {options}"
-    )
-
-
-# -- the commands -----------------------------------------------------------------------------
-
-
-def validate_command(file: str, out: TextIO) -> int:
-    report = read_file(Path(file))
-    _print_report(file, report, out)
-    return 0 if report.ok else 1
-
-
-def import_command(file: str, out: TextIO) -> int:
-    from .clients import firestore_client
-
-    report = read_file(Path(file))
-    _print_report(file, report, out)
-    if not report.ok:
-        print(f"{file}: nothing imported", file=out)
-        return 1
-    if not announce_firestore(out):
-        return 1
-    try:
-        written = write_suppliers(report.entries, firestore_client())
-    except Exception as exc:  # credentials, permissions, network: say which, write nothing more
-        print(f"write failed, nothing imported: {type(exc).__name__}: {_first_line(exc)}", file=out)
-        return 1
-    for entry, result in zip(report.entries, written, strict=True):
-        verb = "replaced" if result.replaced else "created"
-        print(f"{verb:<9}{suppliers_path()}/{entry.supplier_id}: {describe(entry)}", file=out)
-    print(
-        f"{len(written)} supplier(s) written; running functions pick the change up within "
-        "30 s (their supplier cache)",
-        file=out,
-    )
-    return 0
-
-
-def announce_firestore(out: TextIO) -> bool:
-    """Say which Firestore a command is about to use; False when none is named."""
-    from .clients import project_id
-
-    project = project_id()
-    if not project:
-        print(
-            "GCLOUD_PROJECT (or GOOGLE_CLOUD_PROJECT) is not set: name the Firebase project",
-            file=out,
-        )
-        return False
-    emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
-    where = f"emulator at {emulator}" if emulator else "live"
-    print(f"Firestore: project {project} ({where})", file=out)
-    return True
-
-
-def _print_report(file: str, report: Report, out: TextIO) -> None:
-    for problem in report.problems:
-        print(f"{file}: {problem}", file=out)
-    for warning in report.warnings:
-        print(f"{file}: warning: {warning}", file=out)
-    if report.ok:
-        ids = ", ".join(e.supplier_id for e in report.entries)
-        print(f"{file}: valid: {len(report.entries)} supplier(s) ({ids})", file=out)
-    else:
-        print(f"{file}: {len(report.problems)} problem(s)", file=out)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
