@@ -15,7 +15,7 @@ from devtools.processes import StartError, group_alive
 from keyloop_sandbox import SandboxServer, start_sandbox
 
 # App Check and CORS of the callables are set up when main loads, from the project id
-# (visn.access): the suites load it as the local `demo-` project, as the emulator does.
+# (visn.access.gate): the suites load it as the local `demo-` project, as the emulator does.
 # tests/functions/test_app_check.py loads it again as a production project.
 os.environ.setdefault("GCLOUD_PROJECT", "demo-visn")
 
@@ -84,6 +84,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def _fresh_availability_quota() -> None:
     """Each test starts with no day-fetches counted: most tests pin the clock to one instant,
     so one minute's in-memory counters would otherwise span the whole session."""
-    from visn import quotas
+    from visn.access import quotas
 
     quotas.availability_counters.clear()

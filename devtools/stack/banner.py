@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from keyloop_sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from visn.settings import REGION
+from visn.infra.settings import REGION
 
 from ..seed import DEMO_USERS, IE_SUPPLIER, NO_DIARY_SUPPLIER, UK_SUPPLIER
 from .config import CALLABLES, EVENTS_FUNCTION

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from visn.settings import REGION
-from visn.suppliers import supplier_zone
+from visn.infra.settings import REGION
+from visn.records.suppliers import supplier_zone
 
 from ..processes import ProcessGroup, StartError, http_ok
 from ..seed import APPOINTMENT_OPTIONS, DEMO_SUPPLIERS, DEMO_USERS, SERVICE_PRODUCTS

@@ -12,7 +12,7 @@ from typing import Any, NoReturn, cast
 
 import requests
 
-from visn.settings import REGION
+from visn.infra.settings import REGION
 
 from ..firestore_emulator import FirestoreEmulator
 from ..processes import ProcessGroup, StartError, http_ok, port_is_free
@@ -110,7 +110,7 @@ class Stack:
 
     @property
     def clock_file(self) -> Path:
-        """Holds an ISO instant while a test pins the functions' clock (visn.clock)."""
+        """Holds an ISO instant while a test pins the functions' clock (visn.infra.clock)."""
         return self.directory / "clock"
 
     def describe(self) -> dict[str, Any]:

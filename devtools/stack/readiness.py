@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from visn.settings import REGION
+from visn.infra.settings import REGION
 
 # firebase-tools logs this, and then still reports "All emulators ready!".
 LOAD_FAILED = "Failed to load function definition"

@@ -142,7 +142,7 @@ def stage_run_functions(functions_dir: Path, *, sandbox_url: str, clock_file: Pa
     (functions_dir / ".env.local").write_text(
         "# Written by devtools.stack for this run (emulator only).\n"
         f"KEYLOOP_BASE_URL={sandbox_url}\n"
-        f"VISN_DEV_CLOCK_FILE={clock_file}\n"  # visn.clock: tests may pin 'now'
+        f"VISN_DEV_CLOCK_FILE={clock_file}\n"  # visn.infra.clock: tests may pin 'now'
     )
     (functions_dir / ".secret.local").write_text(
         "# The Keyloop sandbox's public demo client (devtools.stack, emulator only).\n"

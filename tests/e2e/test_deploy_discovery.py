@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.firebase_tools import run_script
-from visn.runtime import CONCURRENCY
+from visn.entry.runtime import CONCURRENCY
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from devtools.stack.config import CALLABLES, ROOT, StackConfig
 from devtools.stack.lifecycle import Stack
 from devtools.stack.seeding import firestore_value, from_firestore_value
 from devtools.stack.staging import emulators_block, stage_functions
-from visn.schemas import CreateBookingRequest
+from visn.contract.schemas import CreateBookingRequest
 
 
 def test_committed_emulators_block_holds_the_defaults() -> None:

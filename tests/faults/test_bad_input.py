@@ -10,7 +10,7 @@ import pytest
 from tests.faults.conftest import MATRIX
 from tests.functions.harness import ALICE, Harness
 from tests.functions.test_create_booking import booking
-from visn.namespace import OPERATIONS
+from visn.records.namespace import OPERATIONS
 
 KEY = "key-bad-input-000001"
 AVAIL = {"supplierId": "keyloop-leeds", "date": "2027-01-12", "serviceTypes": ["MOT"]}

@@ -21,11 +21,12 @@ from tests.functions.harness import ALICE, BOB, Harness
 from tests.functions.test_cancel_rearrange import rearrange
 from tests.functions.test_create_booking import booking
 from tests.functions.test_keyloop_events import answered, dealer
-from visn import availability_cache, clients
-from visn.availability import fetch_days
-from visn.clients import keyloop_client
-from visn.namespace import AVAILABILITY_CACHE
-from visn.suppliers import live_supplier
+from visn.availability import cache as availability_cache
+from visn.availability.lookup import fetch_days
+from visn.infra import clients
+from visn.infra.clients import keyloop_client
+from visn.records.namespace import AVAILABILITY_CACHE
+from visn.records.suppliers import live_supplier
 from visn.sync.polling import SyncSettings, sync
 
 DAY = "2027-01-12"  # Tuesday, GMT
@@ -53,7 +54,7 @@ def keyloop_views(harness: Harness) -> int:
 
 
 def pin(monkeypatch: pytest.MonkeyPatch, delta: timedelta) -> None:
-    monkeypatch.setattr("visn.clock.now", lambda: FROZEN_NOW + delta)
+    monkeypatch.setattr("visn.infra.clock.now", lambda: FROZEN_NOW + delta)
 
 
 # -- a view answered from the cache ------------------------------------------------------------
