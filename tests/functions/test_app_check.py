@@ -37,8 +37,9 @@ import main
 import visn.entry.runtime
 from devtools.id_tokens import emulator_id_token
 from devtools.seed import UK_SUPPLIER, seed_firestore
+from devtools.stack.config import CALLABLES
 from tests.functions.conftest import FROZEN_NOW
-from tests.functions.harness import CALLABLES, PROJECT, Harness, callable_app
+from tests.functions.harness import PROJECT, Harness, callable_app
 from visn.infra import clients
 
 PRODUCTION = "visn-prod-test"
