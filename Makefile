@@ -107,7 +107,7 @@ soak: $(VENV)/.installed
 
 # The whole local stack, in the foreground until Ctrl-C: the Keyloop sandbox, Firestore, and
 # firebase-tools' functions and auth emulators, seeded with demo data, and the dev console
-# page that calls them through the Firebase JS SDK (devtools/stack.py).
+# page that calls them through the Firebase JS SDK (devtools/stack/).
 dev: setup
 	$(PY) -m devtools.stack --project $(PROJECT) --host $(DEV_HOST) --firestore $(FIRESTORE) \
 		--sandbox-port $(SANDBOX_PORT) --firestore-port $(FIRESTORE_PORT) \

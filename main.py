@@ -9,8 +9,8 @@ from typing import Any
 
 from firebase_functions import https_fn, scheduler_fn
 
-from visn import api
-from visn.runtime import (
+from visn.entry import api
+from visn.entry.runtime import (
     BOOKING_PATH_OPTIONS,
     CALLABLE_OPTIONS,
     EVENTS_OPTIONS,

@@ -1,10 +1,11 @@
 """8. The shared availability cache (issue 15), measured with the cache on as deployed.
 
-The other figures measure a view that asks Keyloop (the bench's environment sets
-AVAILABILITY_CACHE_SECONDS=0, so every view is a miss); these run under the param's default:
+The other figures measure the path without the cache (the bench's environment sets
+AVAILABILITY_CACHE_SECONDS=0: every view asks Keyloop); these run under the param's default:
 
 a. a cache-hit getAvailability (1 day, the request of figure 2, through the same driver) over
    the bare Keyloop round trip, interleaved, at each sandbox latency of `HIT_LATENCIES_MS`;
+   and a miss (the day invalidated just before, as our own booking does) over the same;
 b. Keyloop availability calls (the sandbox's request log) for 100 views of one cold store-day
    by 10 users within a window: each user's first view released together, the rest at seeded
    random times; once as is, once with our own bookings of that day in the window;
@@ -30,7 +31,7 @@ from typing import Any
 
 from devtools.seed import UK_SUPPLIER
 from keyloop import Store
-from visn import suppliers
+from visn.records import suppliers
 
 from .driver import User
 from .measure import FirestoreOps, median, timed
@@ -51,8 +52,13 @@ class HitRun:
     latency_ms: float
     hit_ms: list[float]
     bare_ms: list[float]
-    misses: int  # Keyloop availability calls the timed views made: 0 when all were hits
+    misses: int  # Keyloop availability calls the timed hits made: 0 when all were hits
     read_ms: list[float]  # a bare get of the entry's document: the floor under a hit
+    miss_ms: list[float]  # the same view just after the day was invalidated
+
+    @property
+    def miss_ratio(self) -> float:
+        return median(self.miss_ms) / median(self.bare_ms)
 
     @property
     def ratio(self) -> float:
@@ -130,29 +136,34 @@ def _keyloop_views(bench: Bench) -> int:
 
 
 def _hits(bench: Bench, latency_ms: float, iterations: int) -> HitRun:
-    """Interleaved, as figure 2: a hit, a bare round trip, a bare read of the document."""
+    """Interleaved, as figure 2: a miss (the day invalidated first, as our own booking does),
+    a hit, a bare round trip, a bare read of the day's document."""
     from google.cloud import firestore
 
-    from visn.availability_cache import day_ref
+    from visn.availability.cache import day_ref, invalidate_now
 
     bench.stack.post("latency", {"ms": latency_ms})
     request = bench.plan.availability(1)
     bench.driver.call("getAvailability", request)  # fills the entry (or finds it fresh)
     bench.bare.availability(bench.plan.day)
     client = firestore.Client(project=PROJECT)
-    document = day_ref(client, Store(ENTERPRISE_ID, STORE_ID), bench.plan.day)
+    store = Store(ENTERPRISE_ID, STORE_ID)
+    document = day_ref(client, store, bench.plan.day)
     document.get()
+    miss: list[float] = []
     hit: list[float] = []
     bare: list[float] = []
     read: list[float] = []
     before = _keyloop_views(bench)
     for _ in range(iterations):
+        invalidate_now(client, store, [bench.plan.day])
+        miss.append(timed(lambda: bench.driver.call("getAvailability", request))[0] * 1000)
         hit.append(timed(lambda: bench.driver.call("getAvailability", request))[0] * 1000)
         bare.append(timed(lambda: bench.bare.availability(bench.plan.day))[0] * 1000)
         read.append(timed(document.get)[0] * 1000)
-    misses = _keyloop_views(bench) - before - iterations
+    misses = _keyloop_views(bench) - before - 2 * iterations  # less the misses' and bare
     client.close()  # type: ignore[no-untyped-call]
-    return HitRun(latency_ms, hit, bare, misses, read)
+    return HitRun(latency_ms, hit, bare, misses, read, miss)
 
 
 # -- b. 100 views of one store-day by 10 users ---------------------------------------------
@@ -280,7 +291,7 @@ def _put_store(bench: Bench, fields: dict[str, Any]) -> None:
 def _wipe_cache(bench: Bench) -> None:
     from google.cloud import firestore
 
-    from visn.availability_cache import COLLECTION
+    from visn.availability.cache import COLLECTION
 
     client = firestore.Client(project=PROJECT)
     try:

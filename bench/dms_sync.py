@@ -59,7 +59,7 @@ def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     from google.cloud import firestore
 
     import main as functions
-    from visn import clients
+    from visn.infra import clients
     from visn.sync.polling import SyncSettings, sync
 
     clients.reset()

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from visn import clients, suppliers
+from visn.infra import clients
+from visn.records import suppliers
 
 from .bare import BareFirestore, BareKeyloop
 from .driver import BOOKING_CALLABLES, Driver

@@ -45,7 +45,7 @@ DEMO_SUPPLIERS: dict[str, dict[str, Any]] = {
     NO_DIARY_SUPPLIER: {"name": "Corner Garage (no live diary)", "locale": "en_GB"},
 }
 
-# ViSN's distributed enquiry number counter (visn/enquiry_numbers.py): shards "0".."9" whose
+# ViSN's distributed enquiry number counter (visn/records/enquiry_numbers.py): shards "0".."9" whose
 # counts add up to the next number, as a ViSN project that has taken enquiries for years.
 ENQUIRY_COUNTER = "ancillary/counters/enquiryNumber"
 DEMO_COUNTER_SHARDS = {str(i): {"count": 10_400 + i} for i in range(10)}

@@ -7,7 +7,6 @@ and one token.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import uuid
@@ -15,10 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from urllib.parse import quote
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from . import faults
@@ -31,20 +28,17 @@ from .errors import (
     KeyloopError,
     KeyloopIndeterminateError,
     KeyloopInvalidRequestError,
-    KeyloopTimeoutError,
     KeyloopUnavailableError,
 )
-from .models import Address, Appointment, NewAppointment, RepairOrder, Slot, Store
+from .models import Appointment, NewAppointment, RepairOrder, Slot, Store
 from .repair_orders import RepairOrderShapeError, parse_repair_order
-from .times import format_time, parse_time
 from .token import AccessToken, TokenCache
 from .transport import create_policy, idempotent_policy, new_session, retry_policy
+from .wire import ID_PATTERN, create_body, json_body, optional_time, parse_token, path_segment
 
 _log = logging.getLogger("keyloop")
 
 TOKEN_PATH = "/oauth/client_credential/accesstoken"  # noqa: S105 (a path, not a secret)
-_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-_TOKEN_TYPES = frozenset({"bearertoken", "bearer"})
 _MAX_LOGGED_BODY = 2000
 
 
@@ -105,13 +99,13 @@ class KeyloopClient:
             "enterpriseId": store.enterprise_id,
             "storeId": store.store_id,
             "date": day.isoformat(),
-            "serviceProducts": [{"serviceProductId": _id(p)} for p in service_product_ids],
+            "serviceProducts": [{"serviceProductId": path_segment(p)} for p in service_product_ids],
         }
         if appointment_option_id is not None:
-            body["bookingOption"] = {"appointmentOptionId": _id(appointment_option_id)}
+            body["bookingOption"] = {"appointmentOptionId": path_segment(appointment_option_id)}
         url = f"{self._appointments_url(store)}/availability"
         response, cid = self._api_call("availability", "POST", url, body, self._idempotent)
-        payload = _json_body(response, "availability", cid)
+        payload = json_body(response, "availability", cid)
         try:
             return parse_availability(payload, store.local_time_zone)
         except AvailabilityShapeError as exc:
@@ -129,7 +123,7 @@ class KeyloopClient:
 
     def create_appointment(self, store: Store, request: NewAppointment) -> Appointment:
         """Book; raises KeyloopIndeterminateError when the outcome cannot be known."""
-        body = _create_body(store, request)
+        body = create_body(store, request)
         url = self._appointments_url(store)
         response, cid = self._api_call("create", "POST", url, body, self._create)
         try:
@@ -138,7 +132,7 @@ class KeyloopClient:
             parsed = None
         payload: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
         appointment_id = payload.get("appointmentId")
-        if not isinstance(appointment_id, str) or not _ID_PATTERN.fullmatch(appointment_id):
+        if not isinstance(appointment_id, str) or not ID_PATTERN.fullmatch(appointment_id):
             # A 2xx says it booked, but not which appointment (empty, HTML, no id): as good
             # as an unknown outcome. Never "not booked": a retry could book twice.
             raise KeyloopIndeterminateError(
@@ -152,8 +146,8 @@ class KeyloopClient:
         return Appointment(
             appointment_id=appointment_id,
             reference=reference if isinstance(reference, str) and reference else None,
-            due_in=_optional_time(details.get("dueInDateTime"), store),
-            due_out=_optional_time(details.get("dueOutDateTime"), store),
+            due_in=optional_time(details.get("dueInDateTime"), store),
+            due_out=optional_time(details.get("dueOutDateTime"), store),
         )
 
     def cancel_appointment(self, store: Store, appointment_id: str) -> None:
@@ -161,7 +155,7 @@ class KeyloopClient:
 
         A gateway fault 404 (wrong path or store ids) is an error: the appointment may live.
         """
-        url = f"{self._appointments_url(store)}/{_id(appointment_id)}"
+        url = f"{self._appointments_url(store)}/{path_segment(appointment_id)}"
         self._api_call(
             "cancel", "DELETE", url, None, self._idempotent, accept=faults.is_resource_gone
         )
@@ -170,8 +164,8 @@ class KeyloopClient:
         """A booked appointment read back as a repair order (same id); None when the API
         itself says there is no such repair order (its own 404, not a gateway fault)."""
         url = (
-            f"{self._settings.base_url}/{_id(store.enterprise_id)}/{_id(store.store_id)}"
-            f"/v1/repair-orders/{_id(repair_order_id)}"
+            f"{self._settings.base_url}/{path_segment(store.enterprise_id)}/{path_segment(store.store_id)}"
+            f"/v1/repair-orders/{path_segment(repair_order_id)}"
         )
         # Only the API's own 404 says the repair order is gone (faults.is_resource_gone): a
         # gateway fault 404 (e.g. ApplicationNotFound) says nothing about it and is an error.
@@ -180,7 +174,7 @@ class KeyloopClient:
         )
         if response.status_code == 404:
             return None
-        payload = _json_body(response, "repairOrder", cid)
+        payload = json_body(response, "repairOrder", cid)
         try:
             return parse_repair_order(payload, store.local_time_zone)
         except RepairOrderShapeError as exc:
@@ -196,8 +190,8 @@ class KeyloopClient:
 
     def _appointments_url(self, store: Store) -> str:
         return (
-            f"{self._settings.base_url}/appointment/{_id(store.enterprise_id)}"
-            f"/{_id(store.store_id)}/v1/appointments"
+            f"{self._settings.base_url}/appointment/{path_segment(store.enterprise_id)}"
+            f"/{path_segment(store.store_id)}/v1/appointments"
         )
 
     def _api_call(
@@ -264,7 +258,7 @@ class KeyloopClient:
                 response.content  # noqa: B018 (read now: the connection goes back to the pool)
                 return response
         except requests.exceptions.RequestException as exc:
-            raise _transport_error(operation, exc, cid) from None
+            raise faults.error_for_transport(operation, exc, cid) from None
         finally:
             if self._in_flight is not None:
                 self._in_flight.release()
@@ -299,7 +293,7 @@ class KeyloopClient:
                     continue  # credentials may have rotated: read the secret again, once
                 if not response.ok:
                     raise faults.error_for_token_response(response, cid)
-                token = _parse_token(response, cid, sent_at)
+                token = parse_token(response, cid, sent_at)
                 self._observe("token", cid, status, started, "ok")
                 return token
             raise AssertionError("unreachable")  # pragma: no cover
@@ -324,152 +318,3 @@ class KeyloopClient:
         if self._observer is not None:
             elapsed = (self._clock() - t0) * 1000.0
             self._observer(CallRecord(operation, cid, status, elapsed, out))
-
-
-def _id(value: str) -> str:
-    """A path segment: validated, then percent-encoded anyway (defence in depth)."""
-    if not isinstance(value, str) or not _ID_PATTERN.fullmatch(value) or ".." in value:
-        raise KeyloopInvalidRequestError("invalid Keyloop identifier")
-    return quote(value, safe="")
-
-
-def _transport_error(operation: str, exc: Exception, cid: str) -> KeyloopError:
-    """No HTTP answer. What it means depends on whether the request can have been acted on.
-
-    requests reports a read timeout as ReadTimeout on the first try but, once urllib3's
-    retries are spent, as a ConnectionError wrapping MaxRetryError: look at the cause.
-    """
-    cause = getattr(exc.args[0], "reason", exc.args[0]) if exc.args else exc
-    what = f"keyloop {operation}"
-    if isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
-        cause, ConnectTimeoutError | NewConnectionError
-    ):
-        # Never connected: Keyloop saw nothing, whatever the operation.
-        if isinstance(cause, NewConnectionError):
-            return KeyloopUnavailableError(f"{what}: cannot connect", correlation_id=cid)
-        return KeyloopTimeoutError(f"{what}: connect timed out", correlation_id=cid)
-    timed_out = isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(
-        cause, ReadTimeoutError
-    )
-    if operation == "create":
-        # Sent, and then no answer: the appointment may exist.
-        return KeyloopIndeterminateError(
-            f"{what}: {'no answer in time' if timed_out else 'connection lost'} after sending",
-            correlation_id=cid,
-        )
-    if timed_out:
-        return KeyloopTimeoutError(f"{what}: no answer in time", correlation_id=cid)
-    return KeyloopUnavailableError(f"{what}: request failed", correlation_id=cid)
-
-
-def _json_body(response: requests.Response, operation: str, cid: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise KeyloopBadResponseError(
-            f"keyloop {operation}: response is not JSON",
-            status=response.status_code,
-            correlation_id=cid,
-        ) from None
-
-
-def _parse_token(response: requests.Response, cid: str, sent_at: float) -> AccessToken:
-    payload = _json_body(response, "token", cid)
-
-    def bad(what: str) -> KeyloopBadResponseError:
-        return KeyloopBadResponseError(
-            f"keyloop token: {what}", status=response.status_code, correlation_id=cid
-        )
-
-    if not isinstance(payload, dict):
-        raise bad("response is not an object")
-    value = payload.get("access_token")
-    if not isinstance(value, str) or not value:
-        raise bad("no access_token")
-    token_type = payload.get("token_type")
-    if not isinstance(token_type, str) or token_type.lower() not in _TOKEN_TYPES:
-        raise bad("unexpected token_type")
-    try:
-        lifetime = float(payload["expires_in"])  # Apigee sends a string
-    except (KeyError, TypeError, ValueError):
-        raise bad("expires_in is not a number") from None
-    if lifetime <= 0:
-        raise bad("expires_in is not positive")
-    return AccessToken(value=value, lifetime=lifetime, obtained_at=sent_at)
-
-
-def _optional_time(value: Any, store: Store) -> Any:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_time(value, store.local_time_zone)
-    except ValueError:
-        return None
-
-
-def _address(address: Address) -> dict[str, Any]:
-    return _compact(
-        {
-            "line1": address.line1,
-            "line2": address.line2,
-            "city": address.city,
-            "postalCode": address.postal_code,
-        }
-    )
-
-
-def _create_body(store: Store, req: NewAppointment) -> dict[str, Any]:
-    zone = store.local_time_zone
-    if not req.service_product_ids:
-        raise KeyloopInvalidRequestError("at least one service product is needed")
-    mileage = None
-    if req.mileage_value is not None and req.mileage_unit is not None:
-        mileage = {"unit": req.mileage_unit, "value": req.mileage_value}
-    option = None
-    if req.appointment_option_id is not None:
-        option = _compact(
-            {
-                "appointmentOptionId": _id(req.appointment_option_id),
-                "collectAddress": _address(req.collect_address) if req.collect_address else None,
-                "deliveryAddress": (
-                    _address(req.delivery_address) if req.delivery_address else None
-                ),
-            }
-        )
-    return _compact(
-        {
-            "details": _compact(
-                {
-                    "externalReference": req.external_reference,
-                    "dueInDateTime": format_time(req.due_in, zone),
-                    "dueOutDateTime": format_time(req.due_out, zone) if req.due_out else None,
-                    "customerNotes": req.customer_notes,
-                }
-            ),
-            "customer": {
-                "names": {"givenName": req.given_name, "familyName": req.family_name},
-                "contactInformation": _compact({"email": req.email, "mobile": req.mobile}),
-            },
-            "vehicle": _compact(
-                {
-                    "description": req.vehicle_description,
-                    "identification": _compact({"licensePlate": req.license_plate, "vin": req.vin}),
-                    "mileage": mileage,
-                }
-            ),
-            "bookingOption": option,
-            "serviceProducts": [{"serviceProductId": _id(p)} for p in req.service_product_ids],
-            "metadata": _compact(
-                {
-                    "auditData": _compact(
-                        {"userId": req.audit_user_id, "userName": req.audit_user_name}
-                    )
-                    or None
-                }
-            ),
-        }
-    )
-
-
-def _compact(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}

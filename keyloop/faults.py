@@ -1,10 +1,11 @@
-"""Mapping of Keyloop/Apigee error answers to our error classes: the one place for it."""
+"""Keyloop/Apigee error answers, and no answer at all, mapped to our error classes (one place)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from .errors import (
     KeyloopAuthenticationError,
@@ -16,6 +17,7 @@ from .errors import (
     KeyloopNotFoundError,
     KeyloopRateLimitedError,
     KeyloopRejectedError,
+    KeyloopTimeoutError,
     KeyloopUnavailableError,
 )
 
@@ -141,3 +143,32 @@ def _body(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def error_for_transport(operation: str, exc: Exception, cid: str) -> KeyloopError:
+    """No HTTP answer. What it means depends on whether the request can have been acted on.
+
+    requests reports a read timeout as ReadTimeout on the first try but, once urllib3's
+    retries are spent, as a ConnectionError wrapping MaxRetryError: look at the cause.
+    """
+    cause = getattr(exc.args[0], "reason", exc.args[0]) if exc.args else exc
+    what = f"keyloop {operation}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
+        cause, ConnectTimeoutError | NewConnectionError
+    ):
+        # Never connected: Keyloop saw nothing, whatever the operation.
+        if isinstance(cause, NewConnectionError):
+            return KeyloopUnavailableError(f"{what}: cannot connect", correlation_id=cid)
+        return KeyloopTimeoutError(f"{what}: connect timed out", correlation_id=cid)
+    timed_out = isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(
+        cause, ReadTimeoutError
+    )
+    if operation == "create":
+        # Sent, and then no answer: the appointment may exist.
+        return KeyloopIndeterminateError(
+            f"{what}: {'no answer in time' if timed_out else 'connection lost'} after sending",
+            correlation_id=cid,
+        )
+    if timed_out:
+        return KeyloopTimeoutError(f"{what}: no answer in time", correlation_id=cid)
+    return KeyloopUnavailableError(f"{what}: request failed", correlation_id=cid)

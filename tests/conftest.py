@@ -15,12 +15,12 @@ from devtools.processes import StartError, group_alive
 from keyloop_sandbox import SandboxServer, start_sandbox
 
 # App Check and CORS of the callables are set up when main loads, from the project id
-# (visn.access): the suites load it as the local `demo-` project, as the emulator does.
+# (visn.access.gate): the suites load it as the local `demo-` project, as the emulator does.
 # tests/functions/test_app_check.py loads it again as a production project.
 os.environ.setdefault("GCLOUD_PROJECT", "demo-visn")
 
 if TYPE_CHECKING:
-    from devtools.stack import Stack
+    from devtools.stack.lifecycle import Stack
 
 # Every structured log line of the session, kept for the alerts test (tests/ops/test_alerts.py).
 pytest_plugins = ["tests.logcapture"]
@@ -62,7 +62,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     A stack that cannot start fails the tests, locally as in CI: proving that it starts and that
     the emulator loads every callable is what the end-to-end tests are for."""
-    from devtools.stack import Stack, StackConfig
+    from devtools.stack.config import StackConfig
+    from devtools.stack.lifecycle import Stack
 
     config = StackConfig.on_free_ports(
         project=STACK_PROJECT, run_dir=tmp_path_factory.mktemp("stack-run")
@@ -83,6 +84,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def _fresh_availability_quota() -> None:
     """Each test starts with no day-fetches counted: most tests pin the clock to one instant,
     so one minute's in-memory counters would otherwise span the whole session."""
-    from visn import quotas
+    from visn.access import quotas
 
     quotas.availability_counters.clear()

@@ -28,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     if args.command == "reconcile":
-        from .reconciler import ReconcilerIncomplete, ReconcilerSettings
-        from .reconciler import reconcile as run
+        from visn.saga.reconciler import ReconcilerIncomplete, ReconcilerSettings
+        from visn.saga.reconciler import reconcile as run
 
         try:
             report = run(
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(report.as_dict()))
         return 0
     if args.command == "sync":
-        from .sync.polling import SyncSettings, sync
+        from visn.sync.polling import SyncSettings, sync
 
         # By hand: every BOOKED enquiry in the horizon now, whatever its interval.
         synced = sync(
@@ -57,12 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "operations":
         return _operations(args)
     if args.command == "suppliers":
-        from .onboarding import import_command, validate_command
+        from visn.operator.onboarding_report import import_command, validate_command
 
         command = validate_command if args.action == "validate" else import_command
         return command(args.file, sys.stdout)
     if args.command == "keyloop-check":
-        from .supplier_check import keyloop_check_command
+        from visn.operator.supplier_check import keyloop_check_command
 
         return keyloop_check_command(
             args.supplier,
@@ -143,8 +143,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _operations(args: argparse.Namespace) -> int:
-    from .attention import ResolveError, list_items, resolve
-    from .clients import firestore_client
+    from visn.infra.clients import firestore_client
+    from visn.operator.attention import ResolveError, list_items, resolve
 
     client = firestore_client()
     if args.action == "list":
@@ -162,7 +162,7 @@ def _operations(args: argparse.Namespace) -> int:
 
 
 def _stuck_after(value: str) -> float:
-    from .reconciler import MIN_STUCK_AFTER
+    from visn.saga.reconciler import MIN_STUCK_AFTER
 
     minutes = float(value)
     floor = MIN_STUCK_AFTER.total_seconds() / 60

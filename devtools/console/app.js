@@ -1,6 +1,6 @@
 // The dev console: the Web UI's calls through the Firebase JS SDK, in plain DOM code.
 //
-// devtools/stack.py bundles this file with esbuild (which resolves the bare "firebase/..."
+// devtools/stack/console.py bundles this file with esbuild (which resolves the bare "firebase/..."
 // imports from node_modules) into the run directory, and writes config.json next to it: the
 // project, where the emulators are, the demo logins and suppliers. Nothing here names a port.
 // Elements are found by their data-testid, which tests/browser/console.test.mjs uses too.

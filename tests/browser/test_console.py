@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from devtools.stack import ROOT, Stack
+from devtools.stack.config import ROOT
+from devtools.stack.lifecycle import Stack
 from tests.conftest import _unavailable
 
 NODE_TIMEOUT = 300  # a guard against a hang, not a performance bound

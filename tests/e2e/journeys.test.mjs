@@ -203,6 +203,46 @@ test("availability → create → rearrange → cancel", TIMEOUT, async () => {
   await assertAgree(created.enquiryId, { status: "CANCELLED", customerId: "cust-a", slot: second });
 });
 
+// The shared availability cache: a view straight after our own change never shows it undone.
+test("our own changes are in the very next view, cached or not; first available agrees", TIMEOUT, async () => {
+  const [day, otherDay] = [bookableDate(5), bookableDate(6)];
+  const starts = async (call, date) => (await availability(call, IE, date)).map((s) => s.start);
+  const [slot] = await availability(alice, IE, day); // capacity 1: a booked slot is gone
+  const [target] = await availability(alice, IE, otherDay);
+  const sent = await upstreamRequests();
+  assert.deepEqual(await starts(bob, day), await starts(alice, day), "one answer for everyone");
+  assert.equal(await upstreamRequests(), sent, "answered from the cache");
+
+  const created = await alice("createBooking", booking(IE, slot));
+  assert.ok(!(await starts(bob, day)).includes(slot.start), "created: gone at once");
+
+  await alice("rearrangeBooking", {
+    idempotencyKey: randomUUID(),
+    enquiryId: created.enquiryId,
+    slot: { start: target.start, end: target.end },
+  });
+  assert.ok((await starts(bob, day)).includes(slot.start), "rearranged: the old slot is back");
+  assert.ok(!(await starts(bob, otherDay)).includes(target.start), "and the new one gone");
+
+  const cancelled = await alice("cancelBooking", { enquiryId: created.enquiryId });
+  assert.equal(cancelled.status, "CANCELLED");
+  assert.ok((await starts(bob, otherDay)).includes(target.start), "cancelled: back at once");
+
+  const first = await alice("findFirstAvailable", {
+    supplierId: IE,
+    serviceTypes: ["SERVICE"],
+    from: day,
+    count: 2,
+  });
+  assert.equal(first.searchedFrom, day);
+  assert.deepEqual(
+    first.slots.map((s) => s.start),
+    (await starts(alice, day)).slice(0, 2),
+    "the first free slots are the day's first two",
+  );
+  assert.ok(first.slots.every((s) => s.date === day));
+});
+
 test("a create replayed with the same key books once and answers the same", TIMEOUT, async () => {
   const [slot] = await availability(alice, UK, bookableDate(2));
   const request = booking(UK, slot);

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from devtools.seed import UK_SUPPLIER
-from devtools.stack import Stack
+from devtools.stack.lifecycle import Stack
 from tests.e2e.test_stack import id_token
 from tests.functions.events_endpoint import wait_for as _wait_for
 

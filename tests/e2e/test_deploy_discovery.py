@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.firebase_tools import run_script
-from visn.runtime import CONCURRENCY
+from visn.entry.runtime import CONCURRENCY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,7 @@ def test_deploy_discovers_the_python_functions(found: dict[str, Any]) -> None:
     endpoints = found["endpoints"]
     assert set(endpoints) == {
         "getAvailability",
+        "findFirstAvailable",
         "createBooking",
         "cancelBooking",
         "rearrangeBooking",

@@ -17,6 +17,7 @@ from tests.e2e.firebase_tools import run_script
 ROOT = Path(__file__).resolve().parents[2]
 OURS = {
     "getAvailability",
+    "findFirstAvailable",
     "createBooking",
     "cancelBooking",
     "rearrangeBooking",

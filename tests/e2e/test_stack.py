@@ -18,7 +18,8 @@ import requests
 
 from devtools.processes import StartError, group_alive
 from devtools.seed import UK_SUPPLIER
-from devtools.stack import CALLABLES, ROOT, Stack, StackConfig
+from devtools.stack.config import CALLABLES, ROOT, StackConfig
+from devtools.stack.lifecycle import Stack
 
 NODE_TIMEOUT = 300  # a guard against a hang, not a performance bound
 

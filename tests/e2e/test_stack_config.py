@@ -10,19 +10,12 @@ from pathlib import Path
 import pytest
 
 from devtools.seed import DEMO_SUPPLIERS, DEMO_USERS
-from devtools.stack import (
-    CALLABLES,
-    ROOT,
-    Stack,
-    StackConfig,
-    banner,
-    demo_slot,
-    emulators_block,
-    firestore_value,
-    from_firestore_value,
-    stage_functions,
-)
-from visn.schemas import CreateBookingRequest
+from devtools.stack.banner import banner, demo_slot
+from devtools.stack.config import CALLABLES, ROOT, StackConfig
+from devtools.stack.lifecycle import Stack
+from devtools.stack.seeding import firestore_value, from_firestore_value
+from devtools.stack.staging import emulators_block, stage_functions
+from visn.contract.schemas import CreateBookingRequest
 
 
 def test_committed_emulators_block_holds_the_defaults() -> None:

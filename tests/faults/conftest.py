@@ -14,7 +14,7 @@ import pytest
 from tests.functions.conftest import FROZEN_NOW, harness
 from tests.functions.enquiry_invariant import number_problems
 from tests.functions.harness import Harness
-from visn.reconciler import ReconcilerSettings, RunReport, reconcile
+from visn.saga.reconciler import ReconcilerSettings, RunReport, reconcile
 
 __all__ = ["harness"]
 
@@ -39,9 +39,10 @@ class Scenario:
     reports: list[RunReport] = field(default_factory=list)
 
     def advance(self, minutes: float) -> None:
-        """Move the business clock (visn.clock) forward, e.g. past the reconciler's timeout."""
+        """Move the business clock (visn.infra.clock) forward, e.g. past the reconciler's
+        timeout."""
         later = FROZEN_NOW + timedelta(minutes=minutes)
-        self.monkeypatch.setattr("visn.clock.now", lambda: later)
+        self.monkeypatch.setattr("visn.infra.clock.now", lambda: later)
 
     def reconcile(self, **settings: Any) -> RunReport:
         report = reconcile(ReconcilerSettings(**settings))

@@ -14,10 +14,11 @@ from keyloop import Store
 from tests.faults.conftest import Scenario
 from tests.functions.harness import ALICE, firestore_outage
 from tests.functions.test_create_booking import KEY, booking
-from visn import api, clients
-from visn.namespace import COMPENSATIONS
-from visn.operations import operation_id
-from visn.reconciler import ReconcilerIncomplete
+from visn.entry import api
+from visn.infra import clients
+from visn.records.namespace import COMPENSATIONS
+from visn.saga.operations import operation_id
+from visn.saga.reconciler import ReconcilerIncomplete
 
 AVAILABILITY = {"supplierId": "keyloop-leeds", "date": "2027-01-12", "serviceTypes": ["MOT"]}
 OP_ID = operation_id(ALICE.uid, KEY)
@@ -92,7 +93,7 @@ def test_an_operation_stuck_mid_create_goes_to_a_person(
         raise ProcessDied
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("visn.booking.book", die)  # dies around the Keyloop create
+        patch.setattr("visn.saga.booking.book", die)  # dies around the Keyloop create
         with pytest.raises(ProcessDied):
             scenario.harness.call("createBooking", booking())
     scenario.advance(minutes=15)
@@ -119,7 +120,7 @@ def test_a_cancel_owed_that_cannot_be_recorded_is_only_in_the_log(
 
     scenario.harness.fault("cancel", status=503, count=3)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("visn.booking.write_enquiry", fail_enquiry)
+        patch.setattr("visn.saga.booking.write_enquiry", fail_enquiry)
         patch.setattr(DocumentReference, "set", set_unless_compensation)
         outcome = scenario.harness.call("createBooking", booking())
     assert outcome.reason == "BOOKING_NOT_SAVED"

@@ -10,10 +10,11 @@ import pytest
 from tests.faults.conftest import MATRIX
 from tests.functions.harness import ALICE, Harness
 from tests.functions.test_create_booking import booking
-from visn.namespace import OPERATIONS
+from visn.records.namespace import OPERATIONS
 
 KEY = "key-bad-input-000001"
 AVAIL = {"supplierId": "keyloop-leeds", "date": "2027-01-12", "serviceTypes": ["MOT"]}
+FIRST = {"supplierId": "keyloop-leeds", "serviceTypes": ["MOT"], "withinDays": 28, "count": 5}
 SLOT = {"start": "2027-01-12T10:00:00+00:00"}
 REARRANGE = {"idempotencyKey": KEY, "enquiryId": "enq1", "slot": SLOT}
 
@@ -72,6 +73,17 @@ TABLE: list[tuple[str, Any]] = [
     ("getAvailability", with_(AVAIL, serviceTypes=["GLASS"], supplierId="keyloop-dublin")),
     ("getAvailability", with_(AVAIL, extra="field")),
     ("getAvailability", with_(AVAIL, supplierId=nested(50))),
+    # findFirstAvailable
+    ("findFirstAvailable", with_(FIRST, withinDays=91)),
+    ("findFirstAvailable", with_(FIRST, withinDays=0)),
+    ("findFirstAvailable", with_(FIRST, withinDays="28")),
+    ("findFirstAvailable", with_(FIRST, count=21)),
+    ("findFirstAvailable", with_(FIRST, count=0)),
+    ("findFirstAvailable", with_(FIRST, **{"from": "2027-13-01"})),
+    ("findFirstAvailable", with_(FIRST, **{"from": "2030-01-01"})),  # beyond 180 days
+    ("findFirstAvailable", with_(FIRST, serviceTypes=[])),
+    ("findFirstAvailable", with_(FIRST, supplierId="../x")),
+    ("findFirstAvailable", with_(FIRST, date="2027-01-12")),  # getAvailability's field
     # createBooking
     ("createBooking", with_(BOOK, idempotencyKey="short")),
     ("createBooking", with_(BOOK, idempotencyKey="k" * 129)),

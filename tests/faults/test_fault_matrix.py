@@ -14,9 +14,9 @@ from devtools.firestore_emulator import FirestoreEmulator
 from tests.faults.conftest import Scenario
 from tests.functions.harness import ALICE, Outcome, firestore_outage
 from tests.functions.test_create_booking import KEY, booking
-from visn import clients
-from visn.namespace import COMPENSATIONS, OPERATIONS
-from visn.operations import operation_id
+from visn.infra import clients
+from visn.records.namespace import COMPENSATIONS, OPERATIONS
+from visn.saga.operations import operation_id
 
 AVAILABILITY = {"supplierId": "keyloop-leeds", "date": "2027-01-12", "serviceTypes": ["MOT"]}
 OP_ID = operation_id(ALICE.uid, KEY)
@@ -40,7 +40,7 @@ def _fail_enquiry_write(scenario: Scenario) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise firestore_outage("enquiry write failed")
 
-    scenario.monkeypatch.setattr("visn.booking.write_enquiry", fail)
+    scenario.monkeypatch.setattr("visn.saga.booking.write_enquiry", fail)
 
 
 # -- token and availability --------------------------------------------------------------------
@@ -147,7 +147,7 @@ def test_process_dies_between_booking_and_enquiry(scenario: Scenario) -> None:
     def die(*args: Any, **kwargs: Any) -> None:
         raise ProcessDied
 
-    scenario.monkeypatch.setattr("visn.booking.write_enquiry", die)
+    scenario.monkeypatch.setattr("visn.saga.booking.write_enquiry", die)
     with pytest.raises(ProcessDied):
         scenario.harness.call("createBooking", booking())
     scenario.monkeypatch.undo()  # the next instance is healthy...
@@ -240,7 +240,7 @@ def test_rearrange_enquiry_update_fails(scenario: Scenario) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise firestore_outage("enquiry update failed")
 
-    scenario.monkeypatch.setattr("visn.rearrange.move_enquiry", fail)
+    scenario.monkeypatch.setattr("visn.saga.rearrange.move_enquiry", fail)
     outcome = _rearrange(scenario, created["enquiryId"])
     assert outcome.reason == "BOOKING_NOT_SAVED"
     live = scenario.live_appointments()

@@ -13,7 +13,9 @@ from devtools.seed import seed_firestore
 from keyloop_sandbox import SandboxServer
 from tests.functions.events_endpoint import EVENTS_SECRET, EventsEndpoint
 from tests.functions.harness import PROJECT, Harness, callable_app
-from visn import clients, quotas, suppliers
+from visn.access import quotas
+from visn.infra import clients
+from visn.records import suppliers
 
 # A Monday in winter: every date the tests book is within the 180-day window, both a GMT
 # date (2027-01-12) and a BST one (2027-04-13).
@@ -38,7 +40,7 @@ def harness(
         "FIRESTORE_TIMEOUT_MS": "3000",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr("visn.clock.now", lambda: FROZEN_NOW)
+    monkeypatch.setattr("visn.infra.clock.now", lambda: FROZEN_NOW)
     firestore_emulator.wipe()
     keyloop_sandbox_reset(keyloop_sandbox)
     clients.reset()

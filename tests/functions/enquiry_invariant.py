@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from devtools.seed import DEMO_NEXT_ENQUIRY_NUMBER
-from visn import enquiry_numbers
+from visn.records import enquiry_numbers
 
 
 def number_problems(db: Any) -> list[str]:

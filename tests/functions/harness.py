@@ -14,16 +14,10 @@ from google.cloud import firestore
 import main
 from devtools.contract import RESULT_MODELS
 from devtools.id_tokens import emulator_id_token
+from devtools.stack.config import CALLABLES
 from keyloop_sandbox import SandboxServer
 
 PROJECT = "demo-visn"
-CALLABLES = (
-    "getAvailability",
-    "findFirstAvailable",
-    "createBooking",
-    "cancelBooking",
-    "rearrangeBooking",
-)
 
 
 @dataclass(frozen=True)

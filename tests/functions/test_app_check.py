@@ -34,12 +34,13 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 import main
-import visn.runtime
+import visn.entry.runtime
 from devtools.id_tokens import emulator_id_token
 from devtools.seed import UK_SUPPLIER, seed_firestore
+from devtools.stack.config import CALLABLES
 from tests.functions.conftest import FROZEN_NOW
-from tests.functions.harness import CALLABLES, PROJECT, Harness, callable_app
-from visn import clients
+from tests.functions.harness import PROJECT, Harness, callable_app
+from visn.infra import clients
 
 PRODUCTION = "visn-prod-test"
 PROJECT_NUMBER = "123456789012"
@@ -168,18 +169,18 @@ def production(
         url + "/v1beta/projects/{project_id}:verifyAppCheckToken",
     )
     monkeypatch.setenv("GCLOUD_PROJECT", PRODUCTION)
-    monkeypatch.setattr("visn.clock.now", lambda: FROZEN_NOW)
+    monkeypatch.setattr("visn.infra.clock.now", lambda: FROZEN_NOW)
     _admin_app(PRODUCTION)
     _reload_main()
     seed_firestore(firestore.Client(project=PRODUCTION))  # suppliers and ViSN's counter
     handled: list[str] = []
-    real_invoke = visn.api._invoke
+    real_invoke = visn.entry.api._invoke
 
     def spy(name: str, *args: Any) -> Any:
         handled.append(name)
         return real_invoke(name, *args)
 
-    monkeypatch.setattr("visn.api._invoke", spy)
+    monkeypatch.setattr("visn.entry.api._invoke", spy)
     try:
         yield Production(callable_app(), harness, app_check_service, handled)
     finally:
@@ -190,12 +191,12 @@ def production(
 
 
 def _reload_main() -> None:
-    """main as the runtime loads it for the current GCLOUD_PROJECT. visn.runtime declares a
+    """main as the runtime loads it for the current GCLOUD_PROJECT. visn.entry.runtime declares a
     param, which firebase_functions refuses to see declared twice: forget it first."""
     from firebase_functions import params
 
-    params._params.pop(visn.runtime.BOOKING_MIN_INSTANCES.name, None)
-    importlib.reload(visn.runtime)
+    params._params.pop(visn.entry.runtime.BOOKING_MIN_INSTANCES.name, None)
+    importlib.reload(visn.entry.runtime)
     importlib.reload(main)
 
 
@@ -226,6 +227,7 @@ def booking() -> dict[str, Any]:
 
 REQUESTS: dict[str, Callable[[], dict[str, Any]]] = {
     "getAvailability": availability,
+    "findFirstAvailable": lambda: {"supplierId": UK_SUPPLIER, "serviceTypes": ["SERVICE"]},
     "createBooking": booking,
     "cancelBooking": lambda: {"enquiryId": "some-enquiry"},
     "rearrangeBooking": lambda: {
@@ -244,7 +246,7 @@ def assert_refused(outcome: tuple[int, Any]) -> None:
 
 def test_main_enforces_app_check_outside_demo_projects(production: Production) -> None:
     del production
-    assert visn.runtime.CALLABLE_OPTIONS["enforce_app_check"] is True
+    assert visn.entry.runtime.CALLABLE_OPTIONS["enforce_app_check"] is True
 
 
 @pytest.mark.parametrize("name", CALLABLES)

@@ -21,11 +21,12 @@ from tests.functions.harness import ALICE, BOB, Harness
 from tests.functions.test_cancel_rearrange import rearrange
 from tests.functions.test_create_booking import booking
 from tests.functions.test_keyloop_events import answered, dealer
-from visn import availability_cache
-from visn.availability import fetch_days
-from visn.clients import keyloop_client
-from visn.namespace import AVAILABILITY_CACHE
-from visn.suppliers import live_supplier
+from visn.availability import cache as availability_cache
+from visn.availability.lookup import fetch_days
+from visn.infra import clients
+from visn.infra.clients import keyloop_client
+from visn.records.namespace import AVAILABILITY_CACHE
+from visn.records.suppliers import live_supplier
 from visn.sync.polling import SyncSettings, sync
 
 DAY = "2027-01-12"  # Tuesday, GMT
@@ -53,7 +54,7 @@ def keyloop_views(harness: Harness) -> int:
 
 
 def pin(monkeypatch: pytest.MonkeyPatch, delta: timedelta) -> None:
-    monkeypatch.setattr("visn.clock.now", lambda: FROZEN_NOW + delta)
+    monkeypatch.setattr("visn.infra.clock.now", lambda: FROZEN_NOW + delta)
 
 
 # -- a view answered from the cache ------------------------------------------------------------
@@ -261,3 +262,32 @@ def test_a_fetch_that_raced_a_change_is_never_served(harness: Harness) -> None:
     after = [Slot(datetime.fromisoformat(FOURTEEN))]
     assert availability_cache.days(client, [entry], lambda day: after, in_turn) == [after]
     assert availability_cache.days(client, [entry], racing, in_turn) == [after], "now cached"
+
+
+def test_turned_off_every_view_asks_keyloop(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AVAILABILITY_CACHE_SECONDS", "0")
+    starts(harness)
+    starts(harness)
+    assert keyloop_views(harness) == 2
+    assert harness.docs(AVAILABILITY_CACHE) == {}
+
+
+def test_firestore_unreachable_views_come_from_keyloop(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = starts(harness)  # the supplier is now in this process's supplier cache
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{_dead_port()}")
+    monkeypatch.setenv("FIRESTORE_TIMEOUT_MS", "300")
+    clients.reset()
+    assert starts(harness) == first
+    assert keyloop_views(harness) == 2
+
+
+def _dead_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -8,7 +8,7 @@ import pytest
 
 from tests.functions.harness import ALICE_COLLEAGUE, BOB, Harness, firestore_outage
 from tests.functions.test_create_booking import booking
-from visn.namespace import COMPENSATIONS
+from visn.records.namespace import COMPENSATIONS
 
 NEW_SLOT = {"start": "2027-01-13T14:00:00+00:00"}
 
@@ -180,7 +180,7 @@ def test_rearrange_enquiry_update_fails_new_is_cancelled(
     def fail(*args: Any, **kwargs: Any) -> None:
         raise firestore_outage("enquiry write failed")
 
-    monkeypatch.setattr("visn.rearrange.move_enquiry", fail)
+    monkeypatch.setattr("visn.saga.rearrange.move_enquiry", fail)
     outcome = harness.call("rearrangeBooking", rearrange(created["enquiryId"]))
     assert (outcome.status, outcome.reason) == ("INTERNAL", "BOOKING_NOT_SAVED")
     statuses = {a["appointmentId"]: a["status"] for a in harness.appointments()}
@@ -209,7 +209,7 @@ def test_rearrange_old_cancel_fails_still_succeeds(
 
 def test_availability_timeout_reason(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEYLOOP_READ_TIMEOUT_MS", "300")
-    from visn import clients
+    from visn.infra import clients
 
     clients.reset()
     harness.fault("availability", stallSeconds=1, count=2)

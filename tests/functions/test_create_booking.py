@@ -9,8 +9,8 @@ import pytest
 
 from devtools.seed import IE_SUPPLIER, SERVICE_PRODUCTS, UK_SUPPLIER
 from tests.functions.harness import ALICE, BOB, NO_CUSTOMER, Harness, firestore_outage
-from visn.namespace import COMPENSATIONS, OPERATIONS
-from visn.operations import operation_id
+from visn.records.namespace import COMPENSATIONS, OPERATIONS
+from visn.saga.operations import operation_id
 
 SLOT = {"start": "2027-01-12T10:00:00+00:00"}
 KEY = "key-create-000000001"
@@ -43,7 +43,7 @@ def break_enquiry_write(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise firestore_outage("enquiry write failed")
 
-    monkeypatch.setattr("visn.booking.write_enquiry", fail)
+    monkeypatch.setattr("visn.saga.booking.write_enquiry", fail)
 
 
 def test_happy_path(harness: Harness) -> None:

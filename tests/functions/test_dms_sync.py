@@ -177,7 +177,7 @@ def test_the_sync_keeps_within_its_bound_with_500_booked_enquiries(
 
     # 31 minutes on: those within 48 h are due again, the rest not yet.
     later = FROZEN_NOW + timedelta(minutes=31)
-    monkeypatch.setattr("visn.clock.now", lambda: later)
+    monkeypatch.setattr("visn.infra.clock.now", lambda: later)
     third = sync(SyncSettings(max_reads=500))
     soon = [e for s, e in in_horizon[:200] if s - later <= timedelta(hours=48)]
     assert third.due == len(soon) + len(in_horizon) - 200

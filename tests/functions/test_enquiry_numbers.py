@@ -13,9 +13,9 @@ from google.cloud import firestore
 from devtools.seed import DEMO_NEXT_ENQUIRY_NUMBER, ENQUIRY_COUNTER, UK_SUPPLIER
 from tests.functions.enquiry_invariant import number_problems
 from tests.functions.harness import ALICE, BOB, Harness, firestore_outage
-from visn import enquiry_numbers
-from visn.namespace import OPERATIONS
-from visn.operations import operation_id
+from visn.records import enquiry_numbers
+from visn.records.namespace import OPERATIONS
+from visn.saga.operations import operation_id
 
 DAY = "2027-01-12"
 # ViSN taking numbers at the same time, from another process (each one costs the emulator a
@@ -126,7 +126,7 @@ def test_failed_bookings_take_no_number(harness: Harness) -> None:
         raise firestore_outage("commit failed")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("visn.enquiry_numbers.take", take_then_fail)
+        patch.setattr("visn.records.enquiry_numbers.take", take_then_fail)
         failed = harness.call("createBooking", booking("key-failing-0000003", 11))
     assert failed.reason == "BOOKING_NOT_SAVED"
     operation = harness.doc(OPERATIONS, operation_id(ALICE.uid, "key-failing-0000003"))

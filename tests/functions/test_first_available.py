@@ -11,7 +11,7 @@ from devtools.seed import UK_SUPPLIER
 from tests.functions.conftest import FROZEN_NOW
 from tests.functions.harness import Harness, Outcome
 from tests.functions.test_quotas import assert_rate_limited
-from visn.first_available import BATCH_DAYS
+from visn.availability.first_available import BATCH_DAYS
 
 TODAY = FROZEN_NOW.date()  # Monday 2027-01-04, 09:00 in London
 

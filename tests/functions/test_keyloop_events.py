@@ -13,7 +13,7 @@ from tests.functions.events_endpoint import EVENTS_SECRET, EventsEndpoint, wait_
 from tests.functions.harness import Harness
 from tests.functions.test_cancel_rearrange import booked, rearrange
 from tests.functions.test_create_booking import booking
-from visn.documents import EnquiryDocument
+from visn.contract.documents import EnquiryDocument
 from visn.sync.names import EVENT_RECEIPTS
 
 CE = "application/cloudevents+json"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.functions.harness import ALICE, Harness
 from tests.functions.test_create_booking import KEY, booking
-from visn.operations import operation_id
+from visn.saga.operations import operation_id
 
 
 def _finished_lines(out: str) -> list[dict[str, Any]]:
@@ -58,7 +58,7 @@ def test_an_unexpected_error_is_logged_with_its_stack_and_nothing_personal(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(personal)
 
-    monkeypatch.setattr("visn.enquiries.new_id", broken)
+    monkeypatch.setattr("visn.records.enquiries.new_id", broken)
     outcome = harness.call("createBooking", booking())
     assert (outcome.status, outcome.reason) == ("INTERNAL", "INTERNAL")
     captured = capsys.readouterr()
@@ -68,7 +68,7 @@ def test_an_unexpected_error_is_logged_with_its_stack_and_nothing_personal(
     assert line["severity"] == "ERROR"
     assert line["error"] == "RuntimeError"
     stack = line["stack"]
-    assert "visn/booking.py" in stack, "the frame where it was raised from"
+    assert "visn/saga/booking.py" in stack, "the frame where it was raised from"
     assert "in broken" in stack
     assert "builtins.RuntimeError" in stack
     for secret in ("ada@example.com", "7700", "AB12", "Lovelace", "Bearer"):

@@ -35,7 +35,7 @@ def assert_rate_limited(outcome: Outcome, retry_after: int) -> None:
 
 
 def pin(monkeypatch: pytest.MonkeyPatch, delta: timedelta) -> None:
-    monkeypatch.setattr("visn.clock.now", lambda: FROZEN_NOW + delta)
+    monkeypatch.setattr("visn.infra.clock.now", lambda: FROZEN_NOW + delta)
 
 
 def test_bookings_per_user_per_hour(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:

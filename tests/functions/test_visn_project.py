@@ -14,9 +14,17 @@ from tests.functions.conftest import FROZEN_NOW
 from tests.functions.harness import ALICE, Harness
 from tests.functions.test_cancel_rearrange import rearrange
 from tests.functions.test_create_booking import KEY, booking
-from visn import enquiries, reconciler, retention, saga, suppliers
-from visn.namespace import AVAILABILITY_CACHE, COMPENSATIONS, OPERATIONS, PREFIX, RATE_LIMITS
-from visn.operations import operation_id
+from visn.records import enquiries, retention, suppliers
+from visn.records.namespace import (
+    AVAILABILITY_CACHE,
+    COMPENSATIONS,
+    OPERATIONS,
+    PREFIX,
+    RATE_LIMITS,
+)
+from visn.saga import reconciler
+from visn.saga import steps as saga
+from visn.saga.operations import operation_id
 
 ROOT = Path(__file__).resolve().parents[2]
 ASK = {"supplierId": UK_SUPPLIER, "date": "2027-01-12", "serviceTypes": ["SERVICE"]}
@@ -108,7 +116,7 @@ def test_finished_records_expire_and_nothing_reads_them_after(
     assert owed["status"] == "PENDING"
     assert owed.get("expireAt") is None
     later = FROZEN_NOW + timedelta(hours=1)
-    monkeypatch.setattr("visn.clock.now", lambda: later)
+    monkeypatch.setattr("visn.infra.clock.now", lambda: later)
     reconciler.reconcile()
     done = harness.doc(COMPENSATIONS, comp_id)
     assert done is not None
@@ -146,7 +154,7 @@ def test_a_retried_key_is_not_left_to_expire(harness: Harness) -> None:
         return real_book(*args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("visn.booking.book", book_and_look)
+        patch.setattr("visn.saga.booking.book", book_and_look)
         assert harness.call("createBooking", booking()).ok
     (during,) = seen
     assert during is not None

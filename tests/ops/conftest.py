@@ -13,7 +13,7 @@ from google.cloud import firestore
 from devtools.firestore_emulator import FirestoreEmulator
 from keyloop_sandbox import SandboxServer
 from tests.conftest import PROJECT
-from visn import clients
+from visn.infra import clients
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"

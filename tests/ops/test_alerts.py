@@ -109,7 +109,7 @@ def _payload_fields(metric: dict[str, Any]) -> set[str]:
 
 def test_every_metric_filters_our_functions_logs_by_an_event() -> None:
     services = _deployed_services()
-    assert len(services) == 7  # the four callables, keyloopEvents and the two schedules
+    assert len(services) == 8  # the five callables, keyloopEvents and the two schedules
     found = metrics()
     assert found
     for name, metric in found.items():

@@ -18,7 +18,7 @@ from google.cloud import firestore
 from devtools.seed import DEMO_SUPPLIERS, IE_SUPPLIER, UK_SUPPLIER
 from keyloop import Store
 from visn.__main__ import main
-from visn.suppliers import parse_supplier
+from visn.records.suppliers import parse_supplier
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "suppliers.json"

@@ -4,7 +4,7 @@
 // tests/rules/test_rules.py assembles the file (the block inside a stand-in for ViSN's own
 // rules), starts the Google Cloud CLI's emulator with --rules=<that file> (it does not take
 // rules over its API: the PUT rules-unit-testing makes answers 404), and runs this with
-// FIRESTORE_EMULATOR_HOST and OUR_COLLECTIONS (visn/namespace.py's names, comma-separated).
+// FIRESTORE_EMULATOR_HOST and OUR_COLLECTIONS (visn/records/namespace.py's names, comma-separated).
 // Whether the block changes anything outside our collections is probe.mjs's question.
 
 import assert from 'node:assert/strict';

@@ -28,7 +28,7 @@ from devtools.firestore_emulator import FirestoreEmulator
 from devtools.firestore_rules import FRAGMENT, STANDIN, assemble, assembled_standin
 from devtools.processes import ProcessGroup, StartError
 from tests.conftest import _unavailable
-from visn.namespace import COMPENSATIONS, OPERATIONS, OURS
+from visn.records.namespace import COMPENSATIONS, OPERATIONS, OURS
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = Path(__file__).resolve().parent

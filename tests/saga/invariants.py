@@ -14,9 +14,9 @@ from typing import Any
 
 from tests.functions.enquiry_invariant import number_problems
 from tests.functions.harness import Harness, Outcome
-from visn.compensations import COMPENSATIONS
-from visn.enquiries import ENQUIRIES
-from visn.operations import OPERATIONS
+from visn.records.enquiries import ENQUIRIES
+from visn.saga.compensations import COMPENSATIONS
+from visn.saga.operations import OPERATIONS
 
 # Operation states the reconciler must have left behind once it has run past every threshold.
 UNSETTLED_OPERATIONS = frozenset({"IN_PROGRESS", "BOOKED", "COMPENSATING"})

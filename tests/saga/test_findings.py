@@ -17,10 +17,11 @@ from tests.functions.harness import ALICE
 from tests.functions.test_create_booking import booking
 from tests.saga.invariants import World, violations
 from tests.saga.world import SagaWorld
-from visn import clients
-from visn.compensations import COMPENSATIONS, store_from
-from visn.operations import OPERATIONS, operation_id
-from visn.reconciler import MIN_STUCK_AFTER, ReconcilerSettings, reconcile
+from visn.infra import clients
+from visn.records.store_record import store_from
+from visn.saga.compensations import COMPENSATIONS
+from visn.saga.operations import OPERATIONS, operation_id
+from visn.saga.reconciler import MIN_STUCK_AFTER, ReconcilerSettings, reconcile
 
 KEY = "key-findings-000001"
 OP = operation_id(ALICE.uid, KEY)
@@ -74,7 +75,7 @@ def test_a_completed_booking_replays_after_its_slot_passed_and_its_supplier_chan
     first = h.call("createBooking", booking(key=KEY)).result
     world.at(60 * 24 * 30)  # a month later: the slot is in the past
     h.db.collection("suppliers").document("keyloop-leeds").update({"liveDiaryProvider": None})
-    from visn import suppliers
+    from visn.records import suppliers
 
     suppliers.suppliers.clear()
     replay = h.call("createBooking", booking(key=KEY))
@@ -138,12 +139,12 @@ def test_a_secret_store_that_refuses_settles_the_operation(
             return False
 
     working = clients._credentials
-    monkeypatch.setattr("visn.clients._credentials", Refusing)
+    monkeypatch.setattr("visn.infra.clients._credentials", Refusing)
     refused = h.call("createBooking", booking(key=KEY))
     assert refused.reason == "DMS_UNAVAILABLE"
     assert _op(saga_world)["status"] == "FAILED"  # provably nothing booked: the key is free
     assert h.upstream_counts().get("create", 0) == 0
-    monkeypatch.setattr("visn.clients._credentials", working)
+    monkeypatch.setattr("visn.infra.clients._credentials", working)
     clients.reset()
     assert h.call("createBooking", booking(key=KEY)).ok
 
@@ -187,7 +188,7 @@ def test_an_operation_firestore_will_not_settle_says_how_to_clear_it(
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise gexc.ServiceUnavailable("firestore down (injected)")  # type: ignore[no-untyped-call]
 
-    monkeypatch.setattr("visn.operations.mark", refuse)  # ...and Firestore refuses to say so
+    monkeypatch.setattr("visn.saga.operations.mark", refuse)  # ...and Firestore refuses to say so
     assert h.call("createBooking", booking(key=KEY)).reason == "DMS_UNAVAILABLE"
     out, err = capsys.readouterr()
     (line,) = [

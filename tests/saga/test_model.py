@@ -30,7 +30,7 @@ from tests.saga.conftest import MODEL
 from tests.saga.invariants import World, violations
 from tests.saga.steps import FAULTS, Injection
 from tests.saga.world import SagaWorld
-from visn import clients
+from visn.infra import clients
 
 EXAMPLES = int(os.environ.get("SAGA_MODEL_EXAMPLES", "12"))
 STEPS = int(os.environ.get("SAGA_MODEL_STEPS", "15"))

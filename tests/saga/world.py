@@ -21,10 +21,11 @@ from tests.functions.harness import ALICE, Harness, Outcome
 from tests.functions.test_create_booking import booking
 from tests.saga.invariants import World
 from tests.saga.steps import Injection, ProcessDied, StepRecorder
-from visn import clients, suppliers
-from visn.attention import resolve
-from visn.operations import OPERATIONS, operation_id
-from visn.reconciler import ReconcilerIncomplete, ReconcilerSettings, RunReport, reconcile
+from visn.infra import clients
+from visn.operator.attention import resolve
+from visn.records import suppliers
+from visn.saga.operations import OPERATIONS, operation_id
+from visn.saga.reconciler import ReconcilerIncomplete, ReconcilerSettings, RunReport, reconcile
 
 CREATE_KEY = "key-saga-create-0001"
 REARRANGE_KEY = "key-saga-rearrange-01"
@@ -49,10 +50,10 @@ class SagaWorld:
         self.at(0)
 
     def at(self, minutes: float) -> None:
-        """Pin the business clock (visn.clock) `minutes` after the scenarios' start."""
+        """Pin the business clock (visn.infra.clock) `minutes` after the scenarios' start."""
         self.minutes = minutes
         later = FROZEN_NOW + timedelta(minutes=minutes)
-        self.monkeypatch.setattr("visn.clock.now", lambda: later)
+        self.monkeypatch.setattr("visn.infra.clock.now", lambda: later)
 
     def call(self, name: str, data: dict[str, Any]) -> Outcome | None:
         """A callable as the Web UI calls it; None when the instance died under it."""

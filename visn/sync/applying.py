@@ -16,11 +16,13 @@ from zoneinfo import ZoneInfo
 from google.api_core import exceptions as gexc
 from google.cloud.firestore import ArrayUnion, Client
 
-from .. import availability_cache, clock, db, enquiries
-from ..enquiries import EnquiryStatus
-from ..slots import iso
-from ..suppliers import DEFAULT_TIMEZONE, suppliers
-from .readback import DmsState, DmsView
+from visn.availability import cache as availability_cache
+from visn.contract.slots import iso
+from visn.infra import clock, db
+from visn.records import enquiries
+from visn.records.enquiries import EnquiryStatus
+from visn.records.suppliers import DEFAULT_TIMEZONE, suppliers
+from visn.sync.readback import DmsState, DmsView
 
 DMS_ACTOR = "DMS"  # `by` of the history entries the DMS causes
 

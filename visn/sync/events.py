@@ -30,13 +30,12 @@ from firebase_functions import logger
 from google.api_core import exceptions as gexc
 
 from keyloop import KeyloopError
-
-from .. import clock, db, settings
-from ..clients import firestore_client
-from ..compensations import store_from
-from .applying import apply, lookup
-from .names import EVENT_RECEIPTS
-from .readback import look
+from visn.infra import clock, db, settings
+from visn.infra.clients import firestore_client
+from visn.records.store_record import store_from
+from visn.sync.applying import apply, lookup
+from visn.sync.names import EVENT_RECEIPTS
+from visn.sync.readback import look
 
 API_KEY_HEADER = "x-api-key"
 RECEIPT_TTL = timedelta(days=7)  # Keyloop's redeliveries are over well within this (assumed)

@@ -23,14 +23,14 @@ from firebase_functions import logger
 from google.cloud.firestore import Client
 
 from keyloop import KeyloopError
-
-from .. import clock, db, enquiries
-from ..clients import firestore_client
-from ..compensations import store_from
-from ..enquiries import EnquiryStatus
-from .applying import Outcome, apply
-from .names import SYNC_CHECKS
-from .readback import look
+from visn.infra import clock, db
+from visn.infra.clients import firestore_client
+from visn.records import enquiries
+from visn.records.enquiries import EnquiryStatus
+from visn.records.store_record import store_from
+from visn.sync.applying import Outcome, apply
+from visn.sync.names import SYNC_CHECKS
+from visn.sync.readback import look
 
 # (how far ahead the slot is, how often to look again): first match wins. docs/decisions.md.
 INTERVALS: tuple[tuple[timedelta, timedelta], ...] = (

@@ -7,8 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from keyloop import RepairOrder, Store
-
-from ..clients import keyloop_client
+from visn.infra.clients import keyloop_client
 
 _CANCELLED = frozenset({"CANCELLED"})
 _COMPLETED = frozenset({"WORKCOMPLETED", "CLOSED"})

@@ -1,0 +1,1 @@
+"""Who may call and how much: App Check and CORS, and the quotas."""

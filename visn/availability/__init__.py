@@ -1,0 +1,1 @@
+"""Availability: free slots from Keyloop, their shared cache, the first available."""

@@ -1,0 +1,1 @@
+"""The callables' contract: request/result models, documents, errors, caller, slots, telemetry."""

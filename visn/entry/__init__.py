@@ -1,0 +1,1 @@
+"""Entry points: the callables' dispatch and the functions' options (what main.py imports)."""

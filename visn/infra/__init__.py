@@ -1,0 +1,1 @@
+"""Platform plumbing: settings, the clock, the Firestore and Keyloop clients, call options."""

@@ -1,0 +1,1 @@
+"""Operator commands (python -m visn): attention items, supplier onboarding, Keyloop check."""

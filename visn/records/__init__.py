@@ -1,0 +1,1 @@
+"""ViSN's documents and our record forms: suppliers, enquiries, numbers, names, retention."""

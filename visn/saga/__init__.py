@@ -1,0 +1,1 @@
+"""The booking saga: operations, shared steps, create, rearrange, cancel, undo, reconcile."""

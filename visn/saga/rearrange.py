@@ -1,0 +1,249 @@
+"""rearrangeBooking: move a booking to another slot, make before break.
+
+1. Create the new appointment (nothing has changed if this fails).
+2. Record it on the operation.
+3. In one batch: move the enquiry onto it (the old booking goes into history), complete the
+   operation, and put the old appointment on a compensation record: the cancel we now owe
+   is durable before we try it.
+4. If 3 raised, read the operation back: applied means moved. Only a batch known not to have
+   been applied cancels the new appointment (the old booking stands); when even the read
+   fails, the reconciler settles it from the operation.
+5. Cancel the old appointment; if Keyloop fails, the record stays for the reconciler and the
+   call still succeeds. docs/api.md says why not cancel first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+from firebase_functions import logger
+from google.api_core import exceptions as gexc
+from google.cloud.firestore import ArrayUnion, Client
+
+from keyloop import Appointment, Store
+from visn.access import quotas
+from visn.availability import cache as availability_cache
+from visn.contract.caller import Caller
+from visn.contract.errors import Reason, booking_error
+from visn.contract.schemas import RearrangeBookingRequest
+from visn.infra import clock, db
+from visn.infra.clients import firestore_client
+from visn.records import enquiries, retention, store_record
+from visn.records.enquiries import EnquiryStatus
+from visn.records.suppliers import Supplier, live_supplier, resolve_services
+from visn.saga import compensations, operations
+from visn.saga.dms import cancel_or_record, undo_booking
+from visn.saga.operations import Claimed, OpStatus, Replay
+from visn.saga.steps import (
+    appointment_request,
+    book,
+    confirm_saved,
+    replay_first,
+    requested_slot,
+    require_future,
+    result_slot,
+)
+
+KIND = "rearrangeBooking"
+# The reconciler leaves a fresh record alone for this long: the call itself is cancelling.
+OWN_CANCEL_GRACE = timedelta(minutes=2)
+
+
+def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[str, Any]:
+    client = firestore_client()
+    snapshot = enquiries.read_owned(client, request.enquiryId, caller)
+    enquiry = snapshot.to_dict() or {}
+    request_hash = operations.fingerprint(
+        KIND, request.model_dump(mode="json", exclude={"idempotencyKey"})
+    )
+
+    def check() -> tuple[Supplier, Store, list[str], str | None]:
+        refusal = _refusal(enquiry, request)
+        if refusal is not None:
+            raise booking_error(refusal)  # a completed replay reads as one: the enquiry moved
+        require_future(request.slot)
+        supplier, _ = live_supplier(enquiry["supplierId"])
+        # Today's mapping of the booked services: the new appointment is a new Keyloop booking.
+        products, option = resolve_services(
+            supplier, list(enquiry.get("serviceTypes") or []), enquiry.get("optionalService")
+        )
+        quotas.charge_booking(client, caller)  # last: a refusal still answers a replay
+        return supplier, enquiries.store_of(enquiry), products, option
+
+    checked = replay_first(client, caller, request.idempotencyKey, request_hash, check)
+    if isinstance(checked, Replay):
+        return checked.result
+    supplier, store, products, option = checked
+    old_id = str(enquiry["dms"]["appointmentId"])
+    claim = operations.claim(
+        client,
+        kind=KIND,
+        uid=caller.uid,
+        customer_id=caller.customer_id,
+        idempotency_key=request.idempotencyKey,
+        request_hash=request_hash,
+        supplier_id=supplier.supplier_id,
+        enquiry_id=request.enquiryId,
+        store=store_record.store_fields(store),
+        details={"fromAppointmentId": old_id, "slot": requested_slot(request.slot, supplier)},
+    )
+    if isinstance(claim, Replay):
+        return claim.result
+    new = book(
+        client,
+        store,
+        claim.op_id,
+        appointment_request(caller, enquiry, request.slot, claim.op_id, products, option),
+        supplier.timezone,
+    )
+    result = {
+        "enquiryId": request.enquiryId,
+        "status": EnquiryStatus.BOOKED.value,
+        "appointmentId": new.appointment_id,
+        "previousAppointmentId": old_id,
+        "slot": result_slot(new, request.slot, supplier),
+    }
+    try:
+        operations.mark(client, claim.op_id, OpStatus.BOOKED, appointmentId=new.appointment_id)
+    except Exception as exc:
+        _undo_new(client, store, supplier, claim, new, exc)
+    try:
+        move_enquiry(
+            client,
+            snapshot,
+            enquiry,
+            store,
+            supplier_id=supplier.supplier_id,
+            operation_id=claim.op_id,
+            new_dms=enquiries.dms_block(store, new),
+            result=result,
+            by=caller,
+        )
+    except Exception as exc:
+        if not confirm_saved(client, claim.op_id, new.appointment_id, exc):
+            _undo_new(client, store, supplier, claim, new, exc)
+    if cancel_or_record(
+        client,
+        store,
+        old_id,
+        supplier_id=supplier.supplier_id,
+        operation_id=claim.op_id,
+        why="REARRANGE_OLD_CANCEL_FAILED",
+    ):
+        try:
+            _old_cancelled(client, store, old_id, enquiry)
+        except Exception:
+            logger.warn("could not close the compensation record", operationId=claim.op_id)
+    return result
+
+
+def _refusal(enquiry: dict[str, Any], request: RearrangeBookingRequest) -> Reason | None:
+    if enquiry.get("status") == EnquiryStatus.COMPLETED:
+        return Reason.ENQUIRY_COMPLETED
+    if enquiry.get("status") != EnquiryStatus.BOOKED:
+        return Reason.ENQUIRY_CANCELLED
+    if enquiries.slot_started(enquiry):
+        return Reason.APPOINTMENT_STARTED
+    current = enquiry.get("slot") or {}
+    if current.get("start") and _same_instant(current["start"], request.slot.start):
+        return Reason.SAME_SLOT
+    return None
+
+
+def _same_instant(stored: str, requested: datetime) -> bool:
+    return datetime.fromisoformat(stored) == requested
+
+
+def move_enquiry(
+    client: Client,
+    snapshot: Any,
+    enquiry: dict[str, Any],
+    store: Store,
+    *,
+    supplier_id: str,
+    operation_id: str,
+    new_dms: dict[str, Any],
+    result: dict[str, Any],
+    by: Caller | str,
+) -> None:
+    """In one batch, conditional on the enquiry as read: the enquiry onto the new appointment,
+    the operation completed, and the cancel of the old appointment owed on record."""
+    old_dms = enquiry["dms"]
+    entry = enquiries.history_entry(
+        "REARRANGED",
+        by,
+        fromSlot=enquiry.get("slot"),
+        fromAppointmentId=old_dms["appointmentId"],
+        slot=result["slot"],
+        appointmentId=new_dms["appointmentId"],
+    )
+    batch = client.batch()
+    batch.update(
+        snapshot.reference,
+        {
+            "slot": result["slot"],
+            "dms": new_dms,
+            "updatedAt": clock.now(),
+            "history": ArrayUnion([entry]),
+        },
+        option=client.write_option(last_update_time=snapshot.update_time),
+    )
+    batch.update(
+        operations.ref(client, operation_id),
+        {
+            "status": OpStatus.COMPLETED.value,
+            "result": result,
+            "updatedAt": clock.now(),
+            **retention.operation_fields(OpStatus.COMPLETED),
+        },
+    )
+    owed = compensations.record(
+        store,
+        old_dms["appointmentId"],
+        supplier_id=supplier_id,
+        operation_id=operation_id,
+        why="REARRANGE_OLD_APPOINTMENT",
+        not_before=OWN_CANCEL_GRACE,
+    )
+    batch.set(compensations.ref(client, store, old_dms["appointmentId"]), owed)
+    # The new slot's day (taken) and the old one's stop being served from the cache.
+    availability_cache.invalidate(
+        batch, client, store, availability_cache.slot_days(enquiry.get("slot"), result["slot"])
+    )
+    batch.commit(**db.call_options())
+
+
+def _old_cancelled(client: Client, store: Store, old_id: str, enquiry: dict[str, Any]) -> None:
+    """The old appointment is cancelled: its record done and its day (free again) no longer
+    served from the cache, in one batch."""
+    batch = client.batch()
+    batch.update(compensations.ref(client, store, old_id), compensations.done_fields())
+    availability_cache.invalidate(
+        batch, client, store, availability_cache.slot_days(enquiry.get("slot"))
+    )
+    batch.commit(**db.call_options())
+
+
+def _undo_new(
+    client: Client,
+    store: Store,
+    supplier: Supplier,
+    claim: Claimed,
+    new: Appointment,
+    cause: Exception,
+) -> NoReturn:
+    """The enquiry could not move: cancel the new appointment; the old booking stands."""
+    undo_booking(
+        client,
+        store,
+        new.appointment_id,
+        supplier_id=supplier.supplier_id,
+        operation_id=claim.op_id,
+        why="REARRANGE_ENQUIRY_UPDATE_FAILED",
+    )
+    if isinstance(cause, gexc.FailedPrecondition):
+        raise booking_error(Reason.CONCURRENT_UPDATE) from cause
+    raise booking_error(
+        Reason.BOOKING_NOT_SAVED, "The booking could not be moved; it is unchanged."
+    ) from cause

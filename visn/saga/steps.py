@@ -1,0 +1,189 @@
+"""Steps shared by createBooking and rearrangeBooking: what Keyloop is sent, the create
+itself (`create_appointment`, the Keyloop call alone, and `book`, which settles the operation
+from its outcome), the slot answered, and the checks that a stored result must be replayed
+before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from firebase_functions import logger
+from firebase_functions.https_fn import HttpsError
+from google.cloud.firestore import Client
+
+from keyloop import Address, Appointment, KeyloopClient, KeyloopError, NewAppointment, Store
+from visn.availability import cache as availability_cache
+from visn.contract.caller import Caller
+from visn.contract.errors import FieldError, Reason, booking_error, reason_for_keyloop
+from visn.contract.schemas import SlotRequest
+from visn.contract.slots import iso
+from visn.infra import clock
+from visn.infra.clients import keyloop_client
+from visn.records.suppliers import Supplier
+from visn.saga import operations
+from visn.saga.operations import OpStatus, Replay
+
+AUDIT_USER_NAME = "ViSN"
+# A stable message an alert can match (docs/operations.md).
+OUTCOME_UNKNOWN_MESSAGE = (
+    "KEYLOOP_OUTCOME_UNKNOWN: a create may have booked; check the dealer's diary"
+)
+
+T = TypeVar("T")
+
+
+def replay_first(
+    client: Client, caller: Caller, idempotency_key: str, request_hash: str, check: Callable[[], T]
+) -> T | Replay:
+    """Run checks that depend on time or supplier config; if they refuse, a completed
+    operation for this very request still answers its stored result (a replay must not
+    fail because the slot has since passed or the config changed). The read is only paid
+    when a check refuses."""
+    try:
+        return check()
+    except HttpsError:
+        done = operations.completed_result(client, caller.uid, idempotency_key, request_hash)
+        if done is not None:
+            return Replay(done)
+        raise
+
+
+def require_future(slot: SlotRequest) -> None:
+    if slot.start <= clock.now():
+        raise booking_error(
+            Reason.VALIDATION, fields=[FieldError("slot.start", "must be in the future")]
+        )
+
+
+@dataclass(frozen=True)
+class CreateFailed:
+    """A create that did not return an appointment: what the operation must be settled with."""
+
+    status: OpStatus  # FAILED: nothing can have been booked; OUTCOME_UNKNOWN: it may have been
+    reason: Reason
+    error: Exception
+
+
+def create_appointment(store: Store, op_id: str, new: NewAppointment) -> Appointment | CreateFailed:
+    """The Keyloop create alone: the appointment, or what its failure means for the operation
+    (never raises for a Keyloop or client set-up failure; writes nothing)."""
+    try:
+        keyloop: KeyloopClient = keyloop_client()
+    except Exception as exc:
+        # Nothing was sent: the client could not even be built.
+        return CreateFailed(OpStatus.FAILED, Reason.INTERNAL, exc)
+    try:
+        return keyloop.create_appointment(store, new)
+    except KeyloopError as exc:
+        reason = reason_for_keyloop(exc)
+        unknown = reason is Reason.DMS_OUTCOME_UNKNOWN
+        if unknown:
+            logger.error(
+                OUTCOME_UNKNOWN_MESSAGE,
+                operationId=op_id,
+                enterpriseId=store.enterprise_id,
+                storeId=store.store_id,
+                correlationId=exc.correlation_id,
+                status=exc.status,
+            )
+        return CreateFailed(OpStatus.OUTCOME_UNKNOWN if unknown else OpStatus.FAILED, reason, exc)
+
+
+def book(
+    client: Client, store: Store, op_id: str, new: NewAppointment, zone: ZoneInfo
+) -> Appointment:
+    """Create in Keyloop (`create_appointment`). On failure the operation is settled with what
+    is known: FAILED when nothing can have been booked (the key may be retried),
+    OUTCOME_UNKNOWN when Keyloop may have booked (a person checks). A slot Keyloop says is
+    taken drops that day (in the supplier's `zone`) from the availability cache: it showed
+    the slot free."""
+    created = create_appointment(store, op_id, new)
+    if not isinstance(created, CreateFailed):
+        return created
+    operations.settle(client, op_id, created.status, error={"reason": created.reason.value})
+    if created.reason is Reason.SLOT_UNAVAILABLE:
+        availability_cache.invalidate_now(client, store, [new.due_in.astimezone(zone).date()])
+    if isinstance(created.error, KeyloopError):
+        raise booking_error(created.reason) from created.error
+    raise created.error  # a client that could not be built: as unexpected as before
+
+
+def confirm_saved(client: Client, op_id: str, appointment_id: str, cause: Exception) -> bool:
+    """After the final write raised: True when it was applied (its answer was lost), False
+    when it certainly was not (compensate). When even that cannot be read, the appointment
+    must not be cancelled (it may be saved): DMS_OUTCOME_UNKNOWN, and the operation, still
+    BOOKED with its appointment, lets the reconciler settle it."""
+    saved = operations.saved(client, op_id, appointment_id)
+    if saved is None:
+        logger.warn(
+            "save unconfirmed: left for the reconciler",
+            operationId=op_id,
+            appointmentId=appointment_id,
+            cause=type(cause).__name__,
+        )
+        raise booking_error(Reason.DMS_OUTCOME_UNKNOWN) from cause
+    return saved
+
+
+def result_slot(appointment: Appointment, slot: SlotRequest, supplier: Supplier) -> dict[str, Any]:
+    start = appointment.due_in or slot.start
+    end = appointment.due_out or slot.end
+    zone = supplier.timezone
+    return {"start": iso(start, zone), "end": iso(end, zone) if end else None}
+
+
+def requested_slot(slot: SlotRequest, supplier: Supplier) -> dict[str, Any]:
+    """The slot as asked for, in the supplier's zone (kept on the operation for a person)."""
+    zone = supplier.timezone
+    return {"start": iso(slot.start, zone), "end": iso(slot.end, zone) if slot.end else None}
+
+
+def appointment_request(
+    caller: Caller,
+    booking: Mapping[str, Any],
+    slot: SlotRequest,
+    op_id: str,
+    products: list[str],
+    option: str | None,
+) -> NewAppointment:
+    """What Keyloop is sent, from a booking's details as the enquiry stores them (the request
+    model's JSON form): a create and a rearrange send the same thing."""
+    contact = booking.get("contact") or {}
+    vehicle = booking.get("vehicle") or {}
+    mileage = vehicle.get("mileage") or {}
+    raw_address = booking.get("collectionAddress")
+    address = (
+        Address(
+            line1=raw_address["line1"],
+            line2=raw_address.get("line2"),
+            city=raw_address["city"],
+            postal_code=raw_address["postalCode"],
+        )
+        if raw_address
+        else None
+    )
+    return NewAppointment(
+        external_reference=op_id,
+        due_in=slot.start,
+        due_out=slot.end,
+        service_product_ids=tuple(products),
+        given_name=contact.get("givenName", ""),
+        family_name=contact.get("familyName", ""),
+        email=contact.get("email"),
+        mobile=contact.get("phone"),
+        license_plate=vehicle.get("registration", ""),
+        vin=vehicle.get("vin"),
+        vehicle_description=vehicle.get("description"),
+        mileage_value=mileage.get("value"),
+        mileage_unit=mileage.get("unit"),
+        customer_notes=booking.get("notes"),
+        appointment_option_id=option,
+        collect_address=address,
+        delivery_address=address,  # collection and delivery: back to where it was collected
+        audit_user_id=caller.uid,
+        audit_user_name=AUDIT_USER_NAME,
+    )
