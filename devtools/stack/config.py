@@ -21,6 +21,8 @@ CALLABLES = (
 EVENTS_FUNCTION = "keyloopEvents"  # the sandbox, playing Keyloop, posts its events here
 # The x-api-key the sandbox sends and the emulator's keyloopEvents expects (emulator only).
 DEV_EVENTS_SECRET = "dev-keyloop-events-secret"  # noqa: S105 (a public dev value)
+# Every function main.py declares (what a deploy creates in ViSN's project).
+FUNCTIONS = (*CALLABLES, EVENTS_FUNCTION, "reconcileBookings", "syncDmsBookings")
 FirestoreMode = Literal["auto", "gcloud", "firebase-tools"]
 
 

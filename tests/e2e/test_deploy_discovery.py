@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devtools.stack.config import FUNCTIONS
 from tests.e2e.firebase_tools import run_script
 from visn.entry.runtime import CONCURRENCY
 
@@ -23,16 +24,7 @@ def found() -> dict[str, Any]:
 def test_deploy_discovers_the_python_functions(found: dict[str, Any]) -> None:
     assert (found["language"], found["runtime"]) == ("python", "python311")
     endpoints = found["endpoints"]
-    assert set(endpoints) == {
-        "getAvailability",
-        "findFirstAvailable",
-        "createBooking",
-        "cancelBooking",
-        "rearrangeBooking",
-        "reconcileBookings",
-        "keyloopEvents",
-        "syncDmsBookings",
-    }
+    assert set(endpoints) == set(FUNCTIONS)
     assert {e["region"][0] for e in endpoints.values()} == {"europe-west2"}
     assert endpoints["createBooking"]["trigger"] == "callableTrigger"
     assert endpoints["reconcileBookings"]["trigger"] == "scheduleTrigger"

@@ -12,19 +12,11 @@ from typing import Any
 
 import pytest
 
+from devtools.stack.config import FUNCTIONS
 from tests.e2e.firebase_tools import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {
-    "getAvailability",
-    "findFirstAvailable",
-    "createBooking",
-    "cancelBooking",
-    "rearrangeBooking",
-    "reconcileBookings",
-    "keyloopEvents",
-    "syncDmsBookings",
-}
+OURS = set(FUNCTIONS)
 VISN = {
     "europe-west1/legacyWebhook@default",
     "europe-west2/createEnquiry@default",

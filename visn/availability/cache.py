@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from firebase_functions import logger
@@ -335,8 +335,7 @@ def _day_fields(store: Store, day: date | str) -> dict[str, Any]:
         "enterpriseId": store.enterprise_id,
         "storeId": store.store_id,
         "date": when.isoformat(),
-        "expireAt": datetime(when.year, when.month, when.day, tzinfo=clock.now().tzinfo)
-        + _KEEP_AFTER_DAY,
+        "expireAt": datetime(when.year, when.month, when.day, tzinfo=UTC) + _KEEP_AFTER_DAY,
     }
 
 
