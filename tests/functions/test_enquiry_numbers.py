@@ -82,7 +82,7 @@ def test_concurrent_bookings_and_visn_takers_never_share_a_number(harness: Harne
             # ViSN's own taker, another process: its own transaction, not our process's turn.
             @firestore.transactional
             def take_and_create(transaction: Any) -> int:
-                number = enquiry_numbers.take(client, transaction)
+                number, _ = enquiry_numbers.take(client, transaction)
                 transaction.create(ref, {"customerId": "cust-v", "enquiryNumber": number})
                 return number
 
@@ -110,54 +110,71 @@ def test_concurrent_bookings_and_visn_takers_never_share_a_number(harness: Harne
     assert_every_drawn_number_accounted_for(harness)
 
 
-def test_failed_bookings_take_no_number(harness: Harness) -> None:
-    """Keyloop refusing, and the final write failing after the number was read inside it:
-    the counter does not move, so nothing is abandoned and no number is lost."""
+def test_failed_bookings_put_their_number_on_the_abandoned_list(harness: Harness) -> None:
+    """The number is taken before Keyloop is asked: a booking Keyloop refuses, and one whose
+    closing write fails (compensated), each leave their number on ViSN's abandoned list, in
+    the commit that closes their operation; a retry of the key takes a new one."""
     assert harness.call("createBooking", booking("key-failing-0000001", 9)).ok
     # Keyloop refuses: the slot is taken.
     harness.fault("create", status=409, body={"code": "SLOT_UNAVAILABLE", "message": "full"})
     taken = harness.call("createBooking", booking("key-failing-0000002", 9), BOB)
     assert taken.reason == "SLOT_UNAVAILABLE"
-    # The final write fails after take() has read the counter and staged its increment.
-    real_take = enquiry_numbers.take
-
-    def take_then_fail(*args: Any) -> int:
-        real_take(*args)
-        raise firestore_outage("commit failed")
-
+    refused = harness.doc(OPERATIONS, operation_id(BOB.uid, "key-failing-0000002"))
+    assert refused is not None
+    assert refused["status"] == "FAILED"
+    assert enquiry_numbers.abandoned_numbers(harness.db) == {DEMO_NEXT_ENQUIRY_NUMBER + 1}
+    # The closing write fails: the appointment is cancelled and the number abandoned.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("visn.records.enquiry_numbers.take", take_then_fail)
+        patch.setattr("visn.saga.booking.write_enquiry", _failing_write)
         failed = harness.call("createBooking", booking("key-failing-0000003", 11))
     assert failed.reason == "BOOKING_NOT_SAVED"
     operation = harness.doc(OPERATIONS, operation_id(ALICE.uid, "key-failing-0000003"))
     assert operation is not None
     assert operation["status"] == "COMPENSATED"
-    assert enquiry_numbers.counter_total(harness.db) == DEMO_NEXT_ENQUIRY_NUMBER + 1
+    assert enquiry_numbers.abandoned_numbers(harness.db) == {
+        DEMO_NEXT_ENQUIRY_NUMBER + 1,
+        DEMO_NEXT_ENQUIRY_NUMBER + 2,
+    }
     # Once the fault is gone the same key books, and takes the next number.
     again = harness.call("createBooking", booking("key-failing-0000003", 11)).result
-    assert again["enquiryNumber"] == DEMO_NEXT_ENQUIRY_NUMBER + 1
+    assert again["enquiryNumber"] == DEMO_NEXT_ENQUIRY_NUMBER + 3
     assert_every_drawn_number_accounted_for(harness)
 
 
-def test_without_a_counter_nothing_stays_booked(harness: Harness) -> None:
+def _failing_write(*args: Any, **kwargs: Any) -> None:
+    raise firestore_outage("closing write failed")
+
+
+def test_without_a_counter_nothing_is_booked(harness: Harness) -> None:
     for shard in harness.db.collection(ENQUIRY_COUNTER).stream():
         shard.reference.delete()
     outcome = harness.call("createBooking", booking("key-no-counter-00001", 10))
-    assert outcome.reason == "BOOKING_NOT_SAVED"
-    (appointment,) = harness.appointments()
-    assert appointment["status"] == "CANCELLED"
+    assert outcome.reason == "INTERNAL"
+    assert harness.appointments() == []  # the number comes first: Keyloop was never asked
     assert harness.docs("enquiries") == {}
+    operation = harness.doc(OPERATIONS, operation_id(ALICE.uid, "key-no-counter-00001"))
+    assert operation is not None
+    assert operation["status"] == "FAILED"
 
 
-def test_a_repeated_numbered_write_of_the_same_operation_takes_no_second_number(
-    harness: Harness,
-) -> None:
-    """What a transaction retried after its commit applied meets: its own enquiry."""
-    ref = harness.db.collection("enquiries").document("enq-retried")
-    first = enquiry_numbers.create_numbered(harness.db, ref, {"operationId": "op-1"})
-    again = enquiry_numbers.create_numbered(harness.db, ref, {"operationId": "op-1"})
-    assert again == first == DEMO_NEXT_ENQUIRY_NUMBER
-    assert enquiry_numbers.counter_total(harness.db) == DEMO_NEXT_ENQUIRY_NUMBER + 1
-    with pytest.raises(enquiry_numbers.EnquiryExistsError):
-        enquiry_numbers.create_numbered(harness.db, ref, {"operationId": "op-2"})
-    assert enquiry_numbers.counter_total(harness.db) == DEMO_NEXT_ENQUIRY_NUMBER + 1
+def test_a_number_is_not_taken_for_an_operation_that_moved_on(harness: Harness) -> None:
+    """The number's transaction is conditional on the operation's version: once another
+    writer has moved it (here: a person), no number is taken and nothing is written."""
+    from visn.saga import operations
+
+    claimed = operations.claim(
+        harness.db,
+        kind="createBooking",
+        uid=ALICE.uid,
+        customer_id="cust-a",
+        idempotency_key="key-moved-on-000001",
+        request_hash="h",
+        supplier_id=UK_SUPPLIER,
+        enquiry_id="enq-moved-on",
+    )
+    assert isinstance(claimed, operations.Claimed)
+    harness.db.collection(OPERATIONS).document(claimed.op_id).update({"status": "FAILED"})
+    with pytest.raises(operations.OperationLostError):
+        operations.take_number(harness.db, claimed.held, wait_seconds=5)
+    assert enquiry_numbers.counter_total(harness.db) == DEMO_NEXT_ENQUIRY_NUMBER
+    assert harness.doc(OPERATIONS, claimed.op_id)["status"] == "FAILED"  # type: ignore[index]

@@ -47,7 +47,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_compensation_marked_done_by_hand_closes_its_operation(saga_world: SagaWorld) -> None:
     world, h = saga_world, saga_world.harness
     world.die_at(
-        f"commit update {OPERATIONS}", lambda: world.call("createBooking", booking(key=KEY))
+        f"commit update-if-unchanged {OPERATIONS}", lambda: world.call("createBooking", booking(key=KEY))
     )
     h.fault("cancel", status=503, count=100)
     for _ in range(5):  # past every back-off, until the reconciler gives up
@@ -188,7 +188,7 @@ def test_an_operation_firestore_will_not_settle_says_how_to_clear_it(
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise gexc.ServiceUnavailable("firestore down (injected)")  # type: ignore[no-untyped-call]
 
-    monkeypatch.setattr("visn.saga.operations.mark", refuse)  # ...and Firestore refuses to say so
+    monkeypatch.setattr("visn.saga.operations._settle_once", refuse)  # ...and Firestore refuses
     assert h.call("createBooking", booking(key=KEY)).reason == "DMS_UNAVAILABLE"
     out, err = capsys.readouterr()
     (line,) = [

@@ -144,7 +144,7 @@ def _reconciler_setup(world: SagaWorld) -> Context:
     h = world.harness
     # An operation stuck BOOKED: the instance died once Keyloop's booking was on record.
     world.die_at(
-        f"commit update {OPERATIONS}",
+        f"commit update-if-unchanged {OPERATIONS}",
         lambda: world.call("createBooking", booking(key="key-saga-stuck-00001")),
     )
     # An operation stuck IN_PROGRESS: died right after claiming, before Keyloop.

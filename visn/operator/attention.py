@@ -20,16 +20,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from google.api_core import exceptions as gexc
 from google.cloud.firestore import Client
 
 from keyloop import Appointment
 from visn.infra import clock, db
-from visn.records import enquiries, retention, store_record
+from visn.records import enquiries, enquiry_numbers, store_record
 from visn.saga import compensations, operations
 from visn.saga.booking import KIND as CREATE_KIND
 from visn.saga.booking import write_enquiry
 from visn.saga.compensations import COMPENSATIONS, CompensationStatus
-from visn.saga.operations import OPERATIONS, OpStatus
+from visn.saga.operations import OPERATIONS, Held, OperationLostError, OpStatus
 from visn.saga.rearrange import KIND as REARRANGE_KIND
 from visn.saga.rearrange import move_enquiry
 
@@ -81,7 +82,21 @@ def _compensation_line(record_id: str, d: dict[str, Any]) -> str:
 
 
 def resolve(client: Client, op_id: str, *, booked: str | None) -> Resolution:
-    """Settle an operation whose outcome a person has checked in the dealer's diary."""
+    """Settle an operation whose outcome a person has checked in the dealer's diary.
+
+    Conditional on the operation as read: when it changed meanwhile (a saga still running
+    wrote it, another person resolved it), nothing is written and the person is told to
+    look again."""
+    try:
+        return _resolve(client, op_id, booked=booked)
+    except (gexc.FailedPrecondition, gexc.Aborted, OperationLostError):
+        raise ResolveError(
+            f"operation {op_id} changed while it was being resolved: nothing was written; "
+            "list it again and decide again"
+        ) from None
+
+
+def _resolve(client: Client, op_id: str, *, booked: str | None) -> Resolution:
     snapshot = operations.ref(client, op_id).get(**db.call_options())
     if not snapshot.exists:
         raise ResolveError(f"no operation {op_id}")
@@ -92,28 +107,36 @@ def resolve(client: Client, op_id: str, *, booked: str | None) -> Resolution:
             f"operation {op_id} is {status}: only OUTCOME_UNKNOWN (or IN_PROGRESS) is resolved "
             "by hand; the reconciler settles the others"
         )
-    guard = client.write_option(last_update_time=snapshot.update_time)
+    held = Held(
+        op_id, str(op.get("attemptId") or ""), snapshot.update_time, enquiry_numbers.number_of(op)
+    )
     if booked is None:
-        operations.ref(client, op_id).update(
-            {
-                "status": OpStatus.FAILED.value,
-                "resolvedBy": "operator",
-                "updatedAt": clock.now(),
-                **retention.operation_fields(OpStatus.FAILED),
-            },
-            option=guard,
-            **db.call_options(),
-        )
+        if not operations.settle(client, held, OpStatus.FAILED, resolvedBy="operator"):
+            raise OperationLostError(op_id, None)
         return Resolution(op_id, OpStatus.FAILED.value, "not booked: the key may be retried")
-    if op.get("kind") == CREATE_KIND and _record_create(client, op_id, op, booked):
+    if _cancel_owed(client, op, booked):
+        raise ResolveError(
+            f"a cancel of appointment {booked} is owed already (it was undone): resolve "
+            f"{op_id} --not-booked; the reconciler cancels it"
+        )
+    if op.get("kind") == CREATE_KIND and _record_create(client, held, op, booked):
         return Resolution(op_id, OpStatus.COMPLETED.value, "kept: enquiry written")
-    if op.get("kind") == REARRANGE_KIND and _record_move(client, op_id, op, booked):
+    if op.get("kind") == REARRANGE_KIND and _record_move(client, held, op, booked):
         return Resolution(op_id, OpStatus.COMPLETED.value, "kept: enquiry moved onto it")
-    _owe_cancel(client, op_id, op, booked, guard)
+    _owe_cancel(client, op_id, op, booked, operations.guard(client, held))
     return Resolution(op_id, OpStatus.COMPENSATING.value, "not wanted: its cancel is owed")
 
 
-def _record_create(client: Client, op_id: str, op: dict[str, Any], appointment_id: str) -> bool:
+def _cancel_owed(client: Client, op: dict[str, Any], appointment_id: str) -> bool:
+    if not op.get("store"):
+        return False
+    store = store_record.store_from(op["store"])
+    record = compensations.ref(client, store, appointment_id).get(**db.call_options())
+    owed = (CompensationStatus.PENDING.value, CompensationStatus.NEEDS_ATTENTION.value)
+    return bool(record.exists and (record.to_dict() or {}).get("status") in owed)
+
+
+def _record_create(client: Client, held: Held, op: dict[str, Any], appointment_id: str) -> bool:
     details = op.get("details") or {}
     if (
         not details
@@ -121,6 +144,8 @@ def _record_create(client: Client, op_id: str, op: dict[str, Any], appointment_i
         or enquiries.ref(client, op["enquiryId"]).get(**db.call_options()).exists
     ):
         return False
+    if held.number is None:  # an operation from before numbers were taken up front
+        held = operations.take_number(client, held, wait_seconds=db.budget_seconds())
     slot = details["slot"]
     result = {
         "enquiryId": op["enquiryId"],
@@ -131,7 +156,7 @@ def _record_create(client: Client, op_id: str, op: dict[str, Any], appointment_i
     }
     write_enquiry(
         client,
-        operation_id=op_id,
+        held,
         enquiry_id=op["enquiryId"],
         customer_id=op["customerId"],
         supplier_id=op["supplierId"],
@@ -144,7 +169,7 @@ def _record_create(client: Client, op_id: str, op: dict[str, Any], appointment_i
     return True
 
 
-def _record_move(client: Client, op_id: str, op: dict[str, Any], appointment_id: str) -> bool:
+def _record_move(client: Client, held: Held, op: dict[str, Any], appointment_id: str) -> bool:
     details = op.get("details") or {}
     snapshot = enquiries.ref(client, op["enquiryId"]).get(**db.call_options())
     enquiry = snapshot.to_dict() if snapshot.exists else None
@@ -164,11 +189,11 @@ def _record_move(client: Client, op_id: str, op: dict[str, Any], appointment_id:
     }
     move_enquiry(
         client,
+        held,
         snapshot,
         enquiry,
         store_record.store_from(op["store"]),
         supplier_id=op["supplierId"],
-        operation_id=op_id,
         new_dms=_dms(op, appointment_id),
         result=result,
         by=enquiries.SYSTEM,

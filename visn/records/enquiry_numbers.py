@@ -12,103 +12,111 @@ Assumed (ViSN's docs do not say; one place to change): the number taken is the s
 *before* the increment, i.e. the counter holds the next number to give. See
 docs/visn-data.md.
 
-Where: the number is drawn in the booking's final write, in the same transaction that
-creates the enquiry and completes the operation. A number is therefore taken exactly when
-its enquiry is written: a booking that fails (Keyloop refuses, the write fails) never took
-one, so there is none to abandon. The abandoned list (`ancillary/abandonedEnquiries/
-enquiries`) is only read, to check the invariant.
+When: before Keyloop is asked (`take_for`), in a transaction of its own that also writes the
+number onto the booking's operation. Contention on the counter (every taker reads every
+shard) then costs a retryable error before anything is booked, never a booking lost after
+Keyloop said yes. A number taken and not used (Keyloop refused, the booking was undone) goes
+on ViSN's abandoned list (`abandon`), in the same commit that closes the operation.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore import Client, Transaction
 
-from visn.infra import db
+from visn.infra import clock, db
 
 COUNTER = "ancillary/counters/enquiryNumber"
 ABANDONED = "ancillary/abandonedEnquiries/enquiries"
-FIELD = "enquiryNumber"  # on the enquiry, as ViSN names it
+FIELD = "enquiryNumber"  # on the enquiry (as ViSN names it) and on our operation
 COUNT = "count"
+SOURCE = "keyloop-live-diary"
 MAX_SHARDS = 1000  # a guard: ViSN's counter is a small fixed set
 MAX_ATTEMPTS = 10
 _pick = random.SystemRandom()
 _one_taker_per_process = threading.Lock()
 
 
-class EnquiryExistsError(RuntimeError):
-    """Another write made the enquiry this one was to create."""
-
-
 class CounterMissingError(RuntimeError):
     """The project has no usable enquiry number counter (a set-up error, not a user's)."""
 
 
-def take(client: Client, transaction: Transaction) -> int:
-    """The next enquiry number, inside `transaction`: reads every shard, bumps one.
+class CounterBusyError(RuntimeError):
+    """No number could be taken within the budget (contention, or Firestore slow): nothing
+    was taken, and the caller may try again."""
+
+
+def take(client: Client, transaction: Transaction) -> tuple[int, Any]:
+    """The next enquiry number, inside `transaction`: reads every shard, bumps one. Returns
+    the number and the shard bumped.
 
     Call it before any write of the transaction (Firestore: reads come first)."""
     shards = list(
-        transaction.get(
-            client.collection(COUNTER).limit(MAX_SHARDS), timeout=db.call_options()["timeout"]
-        )
+        transaction.get(client.collection(COUNTER).limit(MAX_SHARDS), **db.call_options())
     )
     counts = [_count(s) for s in shards]
     if not shards or None in counts:
         problem = "no shard documents" if not shards else "a shard without an integer count"
         raise CounterMissingError(f"{COUNTER}: {problem}")
     number = sum(c for c in counts if c is not None)
-    transaction.update(_pick.choice(shards).reference, {COUNT: firestore.Increment(1)})
-    return number
+    shard = _pick.choice(shards).reference
+    transaction.update(shard, {COUNT: firestore.Increment(1)})
+    return number, shard
 
 
-def create_numbered(
-    client: Client,
-    enquiry_ref: Any,
-    enquiry: dict[str, Any],
-    also_update: Callable[[int], Iterable[tuple[Any, dict[str, Any]]]] = lambda _: (),
-    also_write: Callable[[Transaction], None] = lambda _: None,
-) -> int:
-    """Create the enquiry carrying the next number, with the updates `also_update(number)`
-    names, and what `also_write` adds to the transaction, in the same commit; returns the
-    number. Idempotent for the same operation: when
-    the enquiry is already there with our `operationId`, its number is returned and nothing
-    is written.
+def take_with(
+    client: Client, write: Callable[[Transaction, int], None], *, wait_seconds: float
+) -> tuple[int, list[Any]]:
+    """Take the next number and, in the same commit, what `write(transaction, number)` adds
+    (its writes come after the shard's increment). Returns the number and the commit's write
+    results (the shard's first).
 
-    Firestore retries the transaction when it contends with another taker; each attempt
-    reads the counter afresh (and may draw another number)."""
+    Bounded: the wait for this process's turn, and every call of the transaction (begin,
+    reads, commit) take the Firestore budget; CounterBusyError when the turn does not come
+    or contention outlasts MAX_ATTEMPTS. A failed precondition of `write` is raised as is."""
 
     @firestore.transactional
     def attempt(transaction: Transaction) -> int:
-        # An earlier attempt of this very write may have committed although its call failed
-        # (the client then retries the transaction): its enquiry has the number already.
-        existing = enquiry_ref.get(transaction=transaction, timeout=db.call_options()["timeout"])
-        if existing.exists:
-            data = existing.to_dict() or {}
-            if (
-                data.get("operationId") != enquiry.get("operationId")
-                or _int(data.get(FIELD)) is None
-            ):
-                raise EnquiryExistsError(f"enquiry {enquiry_ref.id} exists and is not this one")
-            return int(data[FIELD])
-        number = take(client, transaction)
-        transaction.create(enquiry_ref, {**enquiry, FIELD: number})
-        for ref, fields in also_update(number):
-            transaction.update(ref, fields)
-        also_write(transaction)
+        number, _ = take(client, transaction)
+        write(transaction, number)
         return number
 
     # Every taker reads every shard, so takers serialise (that is what makes numbers unique)
     # and two at once abort each other. Within one instance, take turns instead of aborting;
     # other instances and ViSN's own takers still contend: more attempts than the default 5.
-    with _one_taker_per_process:
-        number: int = attempt(client.transaction(max_attempts=MAX_ATTEMPTS))
-    return number
+    if not _one_taker_per_process.acquire(timeout=wait_seconds):
+        raise CounterBusyError("no turn at the enquiry number counter")
+    try:
+        transaction = db.transaction(client, max_attempts=MAX_ATTEMPTS)
+        try:
+            number: int = attempt(transaction)
+        except ValueError as exc:
+            if isinstance(exc.__cause__, gexc.Aborted):
+                raise CounterBusyError("contention at the enquiry number counter") from exc
+            raise
+        return number, list(transaction.write_results or [])
+    finally:
+        _one_taker_per_process.release()
+
+
+def abandon(writer: Any, client: Client, number: int, operation_id: str) -> None:
+    """Put `number` on ViSN's abandoned list, in `writer` (a batch or transaction): one
+    document per number, its id the number, so writing it twice is harmless."""
+    writer.set(
+        client.collection(ABANDONED).document(str(number)),
+        {
+            FIELD: number,
+            "abandonedAt": clock.now(),
+            "source": SOURCE,
+            "operationId": operation_id,
+        },
+    )
 
 
 def counter_total(client: Client) -> int:
@@ -124,6 +132,11 @@ def abandoned_numbers(client: Client) -> set[int]:
         if isinstance(value, int):
             numbers.add(value)
     return numbers
+
+
+def number_of(data: dict[str, Any]) -> int | None:
+    """The number a document (an operation or an enquiry) carries, if any."""
+    return _int(data.get(FIELD))
 
 
 def _count(snapshot: Any) -> int | None:

@@ -1,19 +1,26 @@
 """createBooking: book in Keyloop and write the enquiry, as a saga with a compensating cancel.
 
 1. Claim (uid, idempotencyKey) in Firestore before calling Keyloop.
-2. Create the Keyloop appointment; `details.externalReference` = our operation id.
-3. Record the appointment id on the operation (from here it is on a durable record).
-4. Write the enquiry, with ViSN's next enquiry number, and complete the operation in one
-   transaction.
-5. If 4 raised, read the operation back first: a write that was applied although the call
-   failed is a success. Only a write known not to have been applied is compensated: cancel
-   the appointment; if that fails too, a compensation record (or, with Firestore down, an
-   ERROR log) keeps it for the reconciler. When the read-back fails too, nothing is cancelled:
-   the operation stays BOOKED and the reconciler settles it (docs/decisions.md).
+2. Take ViSN's next enquiry number, kept on the operation (a transaction of its own: the
+   counter's contention costs a retryable error here, before anything is booked).
+3. Create the Keyloop appointment; `details.externalReference` = our operation id.
+4. Record the appointment id on the operation (from here it is on a durable record).
+5. The closing write: the enquiry and the completed operation, in one plain batch, conditional
+   on the operation being as step 4 left it; not made once the saga's deadline has passed.
+6. If 5 raised, read the operation back first: a write that was applied although the call
+   failed is a success. Only a write known not to have been applied while the operation is
+   still ours is compensated: cancel the appointment; if that fails too, a compensation record
+   (or, with Firestore down, an ERROR log) keeps it for the reconciler. When another writer
+   (the reconciler) has taken the operation, it owns the appointment's cancel. When the
+   read-back fails too, nothing is cancelled: the operation stays BOOKED and the reconciler
+   settles it (docs/decisions.md).
+Every write to the operation is conditional on the version this attempt last wrote
+(visn/saga/operations.py): a late write never overwrites another writer's decision.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from firebase_functions import logger
@@ -26,21 +33,26 @@ from visn.contract import telemetry
 from visn.contract.caller import Caller
 from visn.contract.errors import Reason, booking_error
 from visn.contract.schemas import CreateBookingRequest
-from visn.infra import clock
+from visn.infra import clock, db
 from visn.infra.clients import firestore_client
-from visn.records import enquiries, enquiry_numbers, retention, store_record
+from visn.records import enquiries, enquiry_numbers, store_record
 from visn.records.suppliers import Supplier, live_supplier, resolve_services
 from visn.saga import operations
+from visn.saga.deadline import Deadline, DeadlinePassedError
 from visn.saga.dms import undo_booking
-from visn.saga.operations import Claimed, OpStatus, Replay
+from visn.saga.operations import Claimed, Held, OperationLostError, OpStatus, Replay
 from visn.saga.steps import (
+    Closing,
+    after_closing_write,
     appointment_request,
     book,
-    confirm_saved,
+    disown,
     replay_first,
     requested_slot,
     require_future,
     result_slot,
+    take_number,
+    unknown_save,
 )
 
 KIND = "createBooking"
@@ -62,6 +74,7 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
     if isinstance(checked, Replay):
         return checked.result
     supplier, store, products, option = checked
+    deadline = Deadline.start()
     claim = operations.claim(
         client,
         kind=KIND,
@@ -77,13 +90,15 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
     telemetry.annotate(enquiryId=claim.enquiry_id if isinstance(claim, Claimed) else None)
     if isinstance(claim, Replay):
         return claim.result
+    held = take_number(client, claim.held, deadline)
     appointment = book(
         client,
         store,
-        claim.op_id,
+        held,
         appointment_request(caller, body, request.slot, claim.op_id, products, option),
         supplier.timezone,
     )
+    undo = _Undo(client, store, supplier, claim.op_id, appointment)
     result = {
         "enquiryId": claim.enquiry_id,
         "status": enquiries.EnquiryStatus.BOOKED.value,
@@ -92,17 +107,20 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
         "slot": result_slot(appointment, request.slot, supplier),
     }
     try:
-        operations.mark(
-            client, claim.op_id, OpStatus.BOOKED, appointmentId=appointment.appointment_id
+        held = operations.advance(
+            client, held, OpStatus.BOOKED, appointmentId=appointment.appointment_id
         )
+    except OperationLostError as exc:
+        return undo.disown(held, exc)
     except Exception as exc:
         # The appointment id may not be on record, and no enquiry is written yet: cancelling
         # now can lose nothing that was saved.
-        _compensate(client, store, supplier, claim, appointment, exc)
+        undo.compensate(held, exc)
     try:
+        deadline.check()
         write_enquiry(
             client,
-            operation_id=claim.op_id,
+            held,
             enquiry_id=claim.enquiry_id,
             customer_id=caller.customer_id,
             supplier_id=supplier.supplier_id,
@@ -112,10 +130,17 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
             result=result,
             history_by=caller,
         )
+    except DeadlinePassedError as exc:
+        undo.compensate(held, exc)
     except Exception as exc:
-        if confirm_saved(client, claim.op_id, appointment.appointment_id, exc):
+        closing = after_closing_write(client, held, appointment.appointment_id)
+        if closing is Closing.SAVED:
             return result  # applied although the call raised: the booking stands
-        _compensate(client, store, supplier, claim, appointment, exc)
+        if closing is Closing.UNKNOWN:
+            raise unknown_save(held, appointment.appointment_id, exc) from exc
+        if closing is Closing.LOST:
+            return undo.disown(held, exc)
+        undo.compensate(held, exc)
     return result
 
 
@@ -127,8 +152,8 @@ def enquiry_details(body: dict[str, Any]) -> dict[str, Any]:
 
 def write_enquiry(
     client: Client,
+    held: Held,
     *,
-    operation_id: str,
     enquiry_id: str,
     customer_id: str,
     supplier_id: str,
@@ -138,7 +163,14 @@ def write_enquiry(
     result: dict[str, Any],
     history_by: Caller | str,
 ) -> None:
-    """The enquiry, numbered, and the completed operation, in one transaction."""
+    """The closing write: the enquiry, carrying the number the operation took, and the
+    operation completed, in one batch, conditional on the operation's version held (and the
+    enquiry not existing); the booked day stops being served from the availability cache in
+    the same commit. Nothing in it contends: the number was taken before Keyloop was asked."""
+    number = held.number
+    if number is None:
+        raise RuntimeError(f"operation {held.op_id} holds no enquiry number")
+    result[enquiry_numbers.FIELD] = number
     enquiry = {
         "customerId": customer_id,
         "supplierId": supplier_id,
@@ -146,7 +178,8 @@ def write_enquiry(
         **enquiry_details(details),
         "slot": result["slot"],
         "dms": dms,
-        "operationId": operation_id,
+        "operationId": held.op_id,
+        enquiry_numbers.FIELD: number,
         "createdBy": created_by,
         "createdAt": clock.now(),
         "updatedAt": clock.now(),
@@ -156,55 +189,59 @@ def write_enquiry(
             )
         ],
     }
-    # ViSN's enquiry number is taken in this same commit (visn/records/enquiry_numbers.py says why).
-    result[enquiry_numbers.FIELD] = enquiry_numbers.create_numbered(
-        client,
-        enquiries.ref(client, enquiry_id),
-        enquiry,
-        lambda number: [(operations.ref(client, operation_id), _completed(result, number))],
-        # The booked day stops being served from the availability cache in this same commit.
-        also_write=lambda transaction: availability_cache.invalidate(
-            transaction,
-            client,
-            store_record.store_from(dms),
-            availability_cache.slot_days(result["slot"]),
-        ),
+    batch = client.batch()
+    batch.create(enquiries.ref(client, enquiry_id), enquiry)
+    batch.update(
+        operations.ref(client, held.op_id),
+        operations.fields_for(OpStatus.COMPLETED, result=dict(result)),
+        option=operations.guard(client, held),
     )
-
-
-def _completed(result: dict[str, Any], number: int) -> dict[str, Any]:
-    # `result` carries the number of the attempt that commits (the last one), also when the
-    # commit applied although the call raised and the read-back finds it saved.
-    result[enquiry_numbers.FIELD] = number
-    return {
-        "status": OpStatus.COMPLETED.value,
-        "result": dict(result),
-        "updatedAt": clock.now(),
-        **retention.operation_fields(OpStatus.COMPLETED),
-    }
-
-
-def _compensate(
-    client: Client,
-    store: Store,
-    supplier: Supplier,
-    claim: Claimed,
-    appointment: Appointment,
-    cause: Exception,
-) -> NoReturn:
-    logger.warn(
-        "booking not saved after Keyloop booked: cancelling the appointment",
-        operationId=claim.op_id,
-        appointmentId=appointment.appointment_id,
-        supplierId=supplier.supplier_id,
-        cause=type(cause).__name__,
+    availability_cache.invalidate(
+        batch, client, store_record.store_from(dms), availability_cache.slot_days(result["slot"])
     )
-    undo_booking(
-        client,
-        store,
-        appointment.appointment_id,
-        supplier_id=supplier.supplier_id,
-        operation_id=claim.op_id,
-        why="ENQUIRY_WRITE_FAILED",
-    )
-    raise booking_error(Reason.BOOKING_NOT_SAVED) from cause
+    batch.commit(**db.call_options())
+
+
+@dataclass(frozen=True)
+class _Undo:
+    """Taking back this call's appointment when its booking cannot be saved."""
+
+    client: Client
+    store: Store
+    supplier: Supplier
+    op_id: str
+    appointment: Appointment
+
+    def compensate(self, held: Held, cause: Exception) -> NoReturn:
+        """The operation is still ours: cancel (or owe) and settle it COMPENSATED(ING)."""
+        logger.warn(
+            "booking not saved after Keyloop booked: cancelling the appointment",
+            operationId=self.op_id,
+            appointmentId=self.appointment.appointment_id,
+            supplierId=self.supplier.supplier_id,
+            cause=type(cause).__name__,
+        )
+        undo_booking(
+            self.client,
+            self.store,
+            self.appointment.appointment_id,
+            held=held,
+            supplier_id=self.supplier.supplier_id,
+            why="ENQUIRY_WRITE_FAILED",
+        )
+        raise booking_error(Reason.BOOKING_NOT_SAVED) from cause
+
+    def disown(self, held: Held, cause: Exception) -> dict[str, Any]:
+        """Another writer took the operation: the booking it kept (its result), or our
+        appointment cancelled or owed and BOOKING_NOT_SAVED."""
+        kept = disown(
+            self.client,
+            self.store,
+            held,
+            self.appointment.appointment_id,
+            supplier_id=self.supplier.supplier_id,
+            why="OPERATION_TAKEN_OVER",
+        )
+        if kept is not None:
+            return kept
+        raise booking_error(Reason.BOOKING_NOT_SAVED) from cause

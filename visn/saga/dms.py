@@ -9,7 +9,7 @@ from google.cloud.firestore import Client
 from keyloop import KeyloopError, Store
 from visn.infra.clients import keyloop_client
 from visn.saga import compensations, operations
-from visn.saga.operations import OpStatus
+from visn.saga.operations import Held, OpStatus
 
 
 def cancel_or_record(
@@ -51,24 +51,24 @@ def undo_booking(
     store: Store,
     appointment_id: str,
     *,
+    held: Held,
     supplier_id: str,
-    operation_id: str,
     why: str,
 ) -> None:
     """Take back an appointment we made but could not save: cancel it (or keep it on record),
-    then settle the operation: COMPENSATED (the key may be tried again) or COMPENSATING (the
-    reconciler owes the cancel). Settling is retried once, then logged: Firestore may be what
-    failed."""
+    then settle the operation, conditional on the version held: COMPENSATED (the key may be
+    tried again, its number abandoned) or COMPENSATING (the reconciler owes the cancel).
+    Settling is retried once, then logged: Firestore may be what failed."""
     cancelled = cancel_or_record(
         client,
         store,
         appointment_id,
         supplier_id=supplier_id,
-        operation_id=operation_id,
+        operation_id=held.op_id,
         why=why,
     )
     status = OpStatus.COMPENSATED if cancelled else OpStatus.COMPENSATING
-    operations.settle(client, operation_id, status, appointmentId=appointment_id)
+    operations.settle(client, held, status, appointmentId=appointment_id)
 
 
 def _summary(
@@ -82,3 +82,10 @@ def _summary(
         "storeId": store.store_id,
         "why": why,
     }
+
+
+def cancelled_in_dms(store: Store, appointment_id: str) -> bool:
+    """Read the appointment back (its repair order): gone, or cancelled. Raises KeyloopError
+    when the DMS cannot say."""
+    order = keyloop_client().get_repair_order(store, appointment_id)
+    return order is None or order.status == "CANCELLED"

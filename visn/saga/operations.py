@@ -15,6 +15,16 @@ so every appointment we make is traceable (Keyloop gets the op id as
 Each attempt writes its own `attemptId`: a write of ours that was applied although the call
 raised (the client's retry then meets AlreadyExists or a failed precondition) is recognised
 as ours on reading back, not taken for another caller's.
+
+One writer wins: every write a saga makes to its operation is conditional on the version of
+its own last write (`Held.update_time`). When the operation has moved on meanwhile (the
+reconciler took a saga it thought dead, a person resolved it, a retry took the key), the
+write is refused and the saga reads again (`OperationLostError`): it never overwrites. The whole
+table of transitions is in docs/decisions.md ("Who may change what").
+
+The enquiry number is taken before Keyloop is asked and kept on the operation
+(`take_number`); an operation that ends without its enquiry (FAILED, COMPENSATED) puts that
+number on ViSN's abandoned list in the same commit (`settle`).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -33,7 +43,7 @@ from google.cloud.firestore import Client
 from visn.contract import telemetry
 from visn.contract.errors import Reason, booking_error
 from visn.infra import clock, db
-from visn.records import retention
+from visn.records import enquiry_numbers, retention
 from visn.records.namespace import OPERATIONS as OPERATIONS  # noqa: PLC0414 (re-exported, its old home)
 
 
@@ -63,14 +73,36 @@ def fingerprint(kind: str, payload: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class Held:
+    """This attempt's hold on its operation: the version (update time) of its last write, and
+    the enquiry number it took. Every write it makes is conditional on `update_time`."""
+
+    op_id: str
+    attempt_id: str
+    update_time: Any
+    number: int | None = None
+
+
+@dataclass(frozen=True)
 class Claimed:
     op_id: str
     enquiry_id: str
+    held: Held
 
 
 @dataclass(frozen=True)
 class Replay:
     result: dict[str, Any]
+
+
+class OperationLostError(RuntimeError):
+    """The operation moved on from the version this attempt held: another writer (the
+    reconciler, a person, a retry of the key) decided it. The attempt must not write it."""
+
+    def __init__(self, op_id: str, current: dict[str, Any] | None) -> None:
+        super().__init__(f"operation {op_id} moved on (now {(current or {}).get('status')})")
+        self.op_id = op_id
+        self.current = current
 
 
 def claim(
@@ -111,18 +143,19 @@ def claim(
         "updatedAt": clock.now(),
     }
     try:
-        ref.create(document, **db.call_options())
-        return Claimed(op_id, enquiry_id)
+        written = ref.create(document, **db.call_options())
+        return Claimed(op_id, enquiry_id, Held(op_id, attempt, written.update_time))
     except gexc.AlreadyExists:
         pass  # an earlier attempt, or this one applied while its answer was lost
     except (gexc.GoogleAPICallError, gexc.RetryError):
-        if _ours(ref, attempt) is None:
+        ours = _ours(ref, attempt)
+        if ours is None:
             raise  # not claimed: nothing was booked, the caller may try again
-        return Claimed(op_id, enquiry_id)
+        return Claimed(op_id, enquiry_id, Held(op_id, attempt, ours.update_time))
     snapshot = ref.get(**db.call_options())
     existing = snapshot.to_dict() or {}
     if existing.get("attemptId") == attempt:
-        return Claimed(op_id, enquiry_id)
+        return Claimed(op_id, enquiry_id, Held(op_id, attempt, snapshot.update_time))
     if existing.get("requestHash") != request_hash:
         raise booking_error(Reason.IDEMPOTENCY_KEY_REUSED)
     status = existing.get("status")
@@ -133,74 +166,182 @@ def claim(
     if status not in _RETRYABLE:
         raise booking_error(Reason.IN_PROGRESS)
     # An earlier attempt booked nothing: take the key again, unless another retry beat us.
+    # Its number (if it took one) went on the abandoned list when it ended: this attempt
+    # takes its own.
     retry = {
         "status": OpStatus.IN_PROGRESS.value,
         "attempts": int(existing.get("attempts", 1)) + 1,
         "attemptId": attempt,
         "appointmentId": None,
+        enquiry_numbers.FIELD: None,
         "error": None,
         "store": store,
         "details": details,
         "updatedAt": clock.now(),
         **retention.operation_fields(OpStatus.IN_PROGRESS),
     }
+    enquiry_id = str(existing.get("enquiryId") or enquiry_id)
     try:
-        ref.update(
+        written = ref.update(
             retry,
             option=client.write_option(last_update_time=snapshot.update_time),
             **db.call_options(),
         )
     except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
         # Another retry took the key first, or ours was applied and its answer lost.
-        if _ours(ref, attempt) is None:
+        ours = _ours(ref, attempt)
+        if ours is None:
             if isinstance(exc, gexc.FailedPrecondition | gexc.Aborted):
                 raise booking_error(Reason.IN_PROGRESS) from None
             raise
-    return Claimed(op_id, str(existing.get("enquiryId") or enquiry_id))
+        return Claimed(op_id, enquiry_id, Held(op_id, attempt, ours.update_time))
+    return Claimed(op_id, enquiry_id, Held(op_id, attempt, written.update_time))
 
 
-def _ours(ref: Any, attempt: str) -> dict[str, Any] | None:
-    """The operation if this attempt's claim is what it holds (read back after an error)."""
+def _ours(ref: Any, attempt: str) -> Any | None:
+    """The operation's snapshot if this attempt's claim is what it holds (read back after an
+    error)."""
     snapshot = ref.get(**db.call_options())
     data = snapshot.to_dict() if snapshot.exists else None
-    return data if data is not None and data.get("attemptId") == attempt else None
+    return snapshot if data is not None and data.get("attemptId") == attempt else None
 
 
 def ref(client: Client, op_id: str) -> Any:
     return client.collection(OPERATIONS).document(op_id)
 
 
-def mark(client: Client, op_id: str, status: OpStatus, **fields: Any) -> None:
-    ref(client, op_id).update(
-        {
-            "status": status.value,
-            "updatedAt": clock.now(),
-            **retention.operation_fields(status),
-            **fields,
-        },
-        **db.call_options(),
-    )
+def guard(client: Client, held: Held) -> Any:
+    """The precondition of every write of this attempt: the operation is as it last wrote it."""
+    return client.write_option(last_update_time=held.update_time)
 
 
-def settle(client: Client, op_id: str, status: OpStatus, **fields: Any) -> bool:
-    """Give the operation its final status: tried twice, since a key left IN_PROGRESS is
-    blocked until a person clears it. When both tries fail, an ERROR says which command
-    clears it."""
+def fields_for(status: OpStatus, **fields: Any) -> dict[str, Any]:
+    return {
+        "status": status.value,
+        "updatedAt": clock.now(),
+        **retention.operation_fields(status),
+        **fields,
+    }
+
+
+def advance(client: Client, held: Held, status: OpStatus, **fields: Any) -> Held:
+    """Move this attempt's operation to `status`, conditional on the version it holds.
+
+    Raises OperationLostError when another writer moved it meanwhile; another error when the
+    write may not have been applied (the read-back could not tell, or it was refused)."""
+    try:
+        written = ref(client, held.op_id).update(
+            fields_for(status, **fields), option=guard(client, held), **db.call_options()
+        )
+        return replace(held, update_time=written.update_time)
+    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+        return _after_failed_write(client, held, status, fields, exc)
+
+
+def _after_failed_write(
+    client: Client, held: Held, status: OpStatus, fields: dict[str, Any], exc: Exception
+) -> Held:
+    """Read back after a write that raised: applied (its answer lost, or the client's retry
+    met its own write) is success; moved on by another writer is OperationLostError."""
+    snapshot = ref(client, held.op_id).get(**db.call_options())
+    current = snapshot.to_dict() if snapshot.exists else None
+    if _is(current, held, status, fields):
+        return replace(held, update_time=snapshot.update_time)
+    if current is None or snapshot.update_time != held.update_time:
+        raise OperationLostError(held.op_id, current) from exc
+    raise exc
+
+
+def _is(
+    current: dict[str, Any] | None, held: Held, status: OpStatus, fields: dict[str, Any]
+) -> bool:
+    if current is None or current.get("attemptId") != held.attempt_id:
+        return False
+    if current.get("status") != status.value:
+        return False
+    return all(current.get(k) == fields[k] for k in ("appointmentId",) if k in fields)
+
+
+def take_number(client: Client, held: Held, *, wait_seconds: float) -> Held:
+    """Take ViSN's next enquiry number for this attempt, before Keyloop is asked, and keep it
+    on the operation in the same commit (conditional on the version held).
+
+    Raises CounterBusyError (nothing taken, retryable), OperationLostError, or a Firestore error."""
+    op = ref(client, held.op_id)
+
+    def write(transaction: Any, number: int) -> None:
+        transaction.update(
+            op,
+            {enquiry_numbers.FIELD: number, "updatedAt": clock.now()},
+            option=guard(client, held),
+        )
+
+    try:
+        number, results = enquiry_numbers.take_with(client, write, wait_seconds=wait_seconds)
+    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+        snapshot = op.get(**db.call_options())
+        current = snapshot.to_dict() if snapshot.exists else None
+        taken = enquiry_numbers.number_of(current or {})
+        if current and current.get("attemptId") == held.attempt_id and taken is not None:
+            return replace(held, update_time=snapshot.update_time, number=taken)
+        if current is None or snapshot.update_time != held.update_time:
+            raise OperationLostError(held.op_id, current) from exc
+        raise
+    return replace(held, update_time=results[-1].update_time, number=number)
+
+
+def settle(client: Client, held: Held, status: OpStatus, **fields: Any) -> bool:
+    """Give the operation its final status, conditional on the version held; an operation
+    that ends without its enquiry puts its number on the abandoned list in the same commit.
+    Tried twice, since a key left IN_PROGRESS is blocked until a person clears it. When both
+    tries fail, an ERROR says which command clears it. False when not settled by us (another
+    writer decided it: theirs to finish; or both tries failed)."""
     for attempt in (1, 2):
         try:
-            mark(client, op_id, status, **fields)
+            _settle_once(client, held, status, fields)
             return True
         except Exception as exc:
+            found = _settled_after_failure(client, held, status, fields, exc)
+            if found is not None:
+                return found
             if attempt == 2:
                 logger.error(
                     NOT_SETTLED_MESSAGE,
-                    operationId=op_id,
+                    operationId=held.op_id,
                     intended=status.value,
                     cause=type(exc).__name__,
-                    clear=f"python -m visn operations resolve {op_id} "
+                    clear=f"python -m visn operations resolve {held.op_id} "
                     + ("--not-booked" if status in _RETRYABLE else "(after checking the DMS)"),
                 )
     return False
+
+
+def _settle_once(client: Client, held: Held, status: OpStatus, fields: dict[str, Any]) -> None:
+    batch = client.batch()
+    batch.update(ref(client, held.op_id), fields_for(status, **fields), option=guard(client, held))
+    if status in _RETRYABLE and held.number is not None:
+        enquiry_numbers.abandon(batch, client, held.number, held.op_id)
+    batch.commit(**db.call_options())
+
+
+def _settled_after_failure(
+    client: Client, held: Held, status: OpStatus, fields: dict[str, Any], exc: Exception
+) -> bool | None:
+    """True: applied after all; False: another writer decided it (theirs to finish); None:
+    still ours and not settled, or the read-back failed too."""
+    try:
+        _after_failed_write(client, held, status, fields, exc)
+    except OperationLostError as lost:
+        logger.warn(
+            "operation decided by another writer: left to it",
+            operationId=held.op_id,
+            intended=status.value,
+            now=(lost.current or {}).get("status"),
+        )
+        return False
+    except Exception:
+        return None
+    return True
 
 
 def read(client: Client, op_id: str) -> dict[str, Any] | None:
@@ -208,21 +349,23 @@ def read(client: Client, op_id: str) -> dict[str, Any] | None:
     return snapshot.to_dict() if snapshot.exists else None
 
 
-def saved(client: Client, op_id: str, appointment_id: str) -> bool | None:
+def saved(client: Client, held: Held, appointment_id: str) -> bool | None:
     """After the final write raised: was it applied? None when we cannot tell (read failed).
 
     The final write completes the operation atomically with the enquiry, so the operation's
-    status answers for both.
+    status (completed by this very attempt, on this appointment) answers for both.
     """
     try:
-        data = read(client, op_id)
+        data = read(client, held.op_id)
     except Exception:
         return None
     if data is None:
         return False
     result = data.get("result") or {}
     return (
-        data.get("status") == OpStatus.COMPLETED and result.get("appointmentId") == appointment_id
+        data.get("status") == OpStatus.COMPLETED
+        and data.get("attemptId") == held.attempt_id
+        and result.get("appointmentId") == appointment_id
     )
 
 

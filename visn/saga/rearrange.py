@@ -2,22 +2,27 @@
 
 1. Create the new appointment (nothing has changed if this fails).
 2. Record it on the operation.
-3. In one batch: move the enquiry onto it (the old booking goes into history), complete the
-   operation, and put the old appointment on a compensation record: the cancel we now owe
-   is durable before we try it.
+3. In one batch (the closing write, not made once the saga's deadline has passed): move the
+   enquiry onto it (the old booking goes into history), complete the operation, and put the
+   old appointment on a compensation record: the cancel we now owe is durable before we try
+   it. Conditional on the enquiry as read and on the operation as step 2 left it.
 4. If 3 raised, read the operation back: applied means moved. Only a batch known not to have
-   been applied cancels the new appointment (the old booking stands); when even the read
-   fails, the reconciler settles it from the operation.
+   been applied, while the operation is still ours, cancels the new appointment (the old
+   booking stands); when another writer (the reconciler) took the operation, it owns the new
+   appointment's cancel and the old booking stands; when even the read fails, the reconciler
+   settles it from the operation.
 5. Cancel the old appointment; if Keyloop fails, the record stays for the reconciler and the
    call still succeeds. docs/api.md says why not cancel first.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from firebase_functions import logger
+from firebase_functions.https_fn import HttpsError
 from google.api_core import exceptions as gexc
 from google.cloud.firestore import ArrayUnion, Client
 
@@ -29,20 +34,24 @@ from visn.contract.errors import Reason, booking_error
 from visn.contract.schemas import RearrangeBookingRequest
 from visn.infra import clock, db
 from visn.infra.clients import firestore_client
-from visn.records import enquiries, retention, store_record
+from visn.records import enquiries, store_record
 from visn.records.enquiries import EnquiryStatus
 from visn.records.suppliers import Supplier, live_supplier, resolve_services
 from visn.saga import compensations, operations
+from visn.saga.deadline import Deadline, DeadlinePassedError
 from visn.saga.dms import cancel_or_record, undo_booking
-from visn.saga.operations import Claimed, OpStatus, Replay
+from visn.saga.operations import Held, OperationLostError, OpStatus, Replay
 from visn.saga.steps import (
+    Closing,
+    after_closing_write,
     appointment_request,
     book,
-    confirm_saved,
+    disown,
     replay_first,
     requested_slot,
     require_future,
     result_slot,
+    unknown_save,
 )
 
 KIND = "rearrangeBooking"
@@ -75,6 +84,7 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
     if isinstance(checked, Replay):
         return checked.result
     supplier, store, products, option = checked
+    deadline = Deadline.start()
     old_id = str(enquiry["dms"]["appointmentId"])
     claim = operations.claim(
         client,
@@ -90,13 +100,15 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
     )
     if isinstance(claim, Replay):
         return claim.result
+    held = claim.held
     new = book(
         client,
         store,
-        claim.op_id,
+        held,
         appointment_request(caller, enquiry, request.slot, claim.op_id, products, option),
         supplier.timezone,
     )
+    undo = _UndoNew(client, store, supplier, claim.op_id, new)
     result = {
         "enquiryId": request.enquiryId,
         "status": EnquiryStatus.BOOKED.value,
@@ -105,24 +117,34 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         "slot": result_slot(new, request.slot, supplier),
     }
     try:
-        operations.mark(client, claim.op_id, OpStatus.BOOKED, appointmentId=new.appointment_id)
+        held = operations.advance(client, held, OpStatus.BOOKED, appointmentId=new.appointment_id)
+    except OperationLostError as exc:
+        return undo.disown(held, exc)
     except Exception as exc:
-        _undo_new(client, store, supplier, claim, new, exc)
+        undo.compensate(held, exc)
     try:
+        deadline.check()
         move_enquiry(
             client,
+            held,
             snapshot,
             enquiry,
             store,
             supplier_id=supplier.supplier_id,
-            operation_id=claim.op_id,
             new_dms=enquiries.dms_block(store, new),
             result=result,
             by=caller,
         )
+    except DeadlinePassedError as exc:
+        undo.compensate(held, exc)
     except Exception as exc:
-        if not confirm_saved(client, claim.op_id, new.appointment_id, exc):
-            _undo_new(client, store, supplier, claim, new, exc)
+        closing = after_closing_write(client, held, new.appointment_id)
+        if closing is Closing.UNKNOWN:
+            raise unknown_save(held, new.appointment_id, exc) from exc
+        if closing is Closing.LOST:
+            return undo.disown(held, exc)
+        if closing is Closing.NOT_SAVED:
+            undo.compensate(held, exc)
     if cancel_or_record(
         client,
         store,
@@ -157,18 +179,20 @@ def _same_instant(stored: str, requested: datetime) -> bool:
 
 def move_enquiry(
     client: Client,
+    held: Held,
     snapshot: Any,
     enquiry: dict[str, Any],
     store: Store,
     *,
     supplier_id: str,
-    operation_id: str,
     new_dms: dict[str, Any],
     result: dict[str, Any],
     by: Caller | str,
 ) -> None:
-    """In one batch, conditional on the enquiry as read: the enquiry onto the new appointment,
-    the operation completed, and the cancel of the old appointment owed on record."""
+    """In one batch, conditional on the enquiry as read and the operation's version held: the
+    enquiry onto the new appointment, the operation completed, and the cancel of the old
+    appointment owed on record."""
+    operation_id = held.op_id
     old_dms = enquiry["dms"]
     entry = enquiries.history_entry(
         "REARRANGED",
@@ -191,12 +215,8 @@ def move_enquiry(
     )
     batch.update(
         operations.ref(client, operation_id),
-        {
-            "status": OpStatus.COMPLETED.value,
-            "result": result,
-            "updatedAt": clock.now(),
-            **retention.operation_fields(OpStatus.COMPLETED),
-        },
+        operations.fields_for(OpStatus.COMPLETED, result=result),
+        option=operations.guard(client, held),
     )
     owed = compensations.record(
         store,
@@ -225,25 +245,48 @@ def _old_cancelled(client: Client, store: Store, old_id: str, enquiry: dict[str,
     batch.commit(**db.call_options())
 
 
-def _undo_new(
-    client: Client,
-    store: Store,
-    supplier: Supplier,
-    claim: Claimed,
-    new: Appointment,
-    cause: Exception,
-) -> NoReturn:
-    """The enquiry could not move: cancel the new appointment; the old booking stands."""
-    undo_booking(
-        client,
-        store,
-        new.appointment_id,
-        supplier_id=supplier.supplier_id,
-        operation_id=claim.op_id,
-        why="REARRANGE_ENQUIRY_UPDATE_FAILED",
-    )
+@dataclass(frozen=True)
+class _UndoNew:
+    """The enquiry could not move: take back the new appointment; the old booking stands."""
+
+    client: Client
+    store: Store
+    supplier: Supplier
+    op_id: str
+    new: Appointment
+
+    def compensate(self, held: Held, cause: Exception) -> NoReturn:
+        """The operation is still ours: cancel (or owe) the new appointment and settle."""
+        undo_booking(
+            self.client,
+            self.store,
+            self.new.appointment_id,
+            held=held,
+            supplier_id=self.supplier.supplier_id,
+            why="REARRANGE_ENQUIRY_UPDATE_FAILED",
+        )
+        raise _not_moved(cause) from cause
+
+    def disown(self, held: Held, cause: Exception) -> dict[str, Any]:
+        """Another writer took the operation: the move it made onto the new appointment (a
+        person's, whose batch also owes the old cancel), or the new appointment cancelled or
+        owed and the booking unchanged."""
+        kept = disown(
+            self.client,
+            self.store,
+            held,
+            self.new.appointment_id,
+            supplier_id=self.supplier.supplier_id,
+            why="OPERATION_TAKEN_OVER",
+        )
+        if kept is not None:
+            return kept
+        raise _not_moved(cause) from cause
+
+
+def _not_moved(cause: Exception) -> HttpsError:
     if isinstance(cause, gexc.FailedPrecondition):
-        raise booking_error(Reason.CONCURRENT_UPDATE) from cause
-    raise booking_error(
+        return booking_error(Reason.CONCURRENT_UPDATE)
+    return booking_error(
         Reason.BOOKING_NOT_SAVED, "The booking could not be moved; it is unchanged."
-    ) from cause
+    )

@@ -34,7 +34,7 @@ from google.cloud.firestore import Client
 from keyloop import KeyloopError
 from visn.infra import clock, db
 from visn.infra.clients import firestore_client, keyloop_client
-from visn.records import enquiries, retention, store_record
+from visn.records import enquiries, enquiry_numbers, retention, store_record
 from visn.saga import compensations
 from visn.saga.cancel import settle_cancelled
 from visn.saga.compensations import COMPENSATIONS, CompensationStatus
@@ -337,21 +337,30 @@ def _backoff(attempts: int, settings: ReconcilerSettings) -> timedelta:
 
 
 def _close_operation(client: Client, operation_id: str | None) -> None:
-    """An operation waiting on this cancel has nothing booked any more: its key is free."""
+    """An operation waiting on this cancel has nothing booked any more: its key is free, and
+    the enquiry number it took goes on ViSN's abandoned list in the same commit. Conditional
+    on the operation as read (a lost race fails the item; the next run reads again)."""
     if not operation_id:
         return
     ref = client.collection(OPERATIONS).document(operation_id)
     snapshot = ref.get(**db.call_options())
-    if snapshot.exists and (snapshot.to_dict() or {}).get("status") == OpStatus.COMPENSATING:
-        ref.update(
-            {
-                "status": OpStatus.COMPENSATED.value,
-                "updatedAt": clock.now(),
-                **retention.operation_fields(OpStatus.COMPENSATED),
-            },
-            option=client.write_option(last_update_time=snapshot.update_time),
-            **db.call_options(),
-        )
+    op = snapshot.to_dict() if snapshot.exists else None
+    if op is None or op.get("status") != OpStatus.COMPENSATING:
+        return
+    batch = client.batch()
+    batch.update(
+        ref,
+        {
+            "status": OpStatus.COMPENSATED.value,
+            "updatedAt": clock.now(),
+            **retention.operation_fields(OpStatus.COMPENSATED),
+        },
+        option=client.write_option(last_update_time=snapshot.update_time),
+    )
+    number = enquiry_numbers.number_of(op)
+    if number is not None:
+        enquiry_numbers.abandon(batch, client, number, operation_id)
+    batch.commit(**db.call_options())
 
 
 # -- helpers -----------------------------------------------------------------------------------

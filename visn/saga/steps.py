@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -21,11 +22,14 @@ from visn.contract.caller import Caller
 from visn.contract.errors import FieldError, Reason, booking_error, reason_for_keyloop
 from visn.contract.schemas import SlotRequest
 from visn.contract.slots import iso
-from visn.infra import clock
+from visn.infra import clock, db
 from visn.infra.clients import keyloop_client
+from visn.records import enquiry_numbers
 from visn.records.suppliers import Supplier
 from visn.saga import operations
-from visn.saga.operations import OpStatus, Replay
+from visn.saga.deadline import Deadline
+from visn.saga.dms import cancel_or_record
+from visn.saga.operations import Held, OperationLostError, OpStatus, Replay
 
 AUDIT_USER_NAME = "ViSN"
 # A stable message an alert can match (docs/operations.md).
@@ -94,17 +98,17 @@ def create_appointment(store: Store, op_id: str, new: NewAppointment) -> Appoint
 
 
 def book(
-    client: Client, store: Store, op_id: str, new: NewAppointment, zone: ZoneInfo
+    client: Client, store: Store, held: Held, new: NewAppointment, zone: ZoneInfo
 ) -> Appointment:
     """Create in Keyloop (`create_appointment`). On failure the operation is settled with what
-    is known: FAILED when nothing can have been booked (the key may be retried),
-    OUTCOME_UNKNOWN when Keyloop may have booked (a person checks). A slot Keyloop says is
-    taken drops that day (in the supplier's `zone`) from the availability cache: it showed
-    the slot free."""
-    created = create_appointment(store, op_id, new)
+    is known: FAILED when nothing can have been booked (the key may be retried; its number
+    abandoned), OUTCOME_UNKNOWN when Keyloop may have booked (a person checks). A slot Keyloop
+    says is taken drops that day (in the supplier's `zone`) from the availability cache: it
+    showed the slot free."""
+    created = create_appointment(store, held.op_id, new)
     if not isinstance(created, CreateFailed):
         return created
-    operations.settle(client, op_id, created.status, error={"reason": created.reason.value})
+    operations.settle(client, held, created.status, error={"reason": created.reason.value})
     if created.reason is Reason.SLOT_UNAVAILABLE:
         availability_cache.invalidate_now(client, store, [new.due_in.astimezone(zone).date()])
     if isinstance(created.error, KeyloopError):
@@ -112,21 +116,108 @@ def book(
     raise created.error  # a client that could not be built: as unexpected as before
 
 
-def confirm_saved(client: Client, op_id: str, appointment_id: str, cause: Exception) -> bool:
-    """After the final write raised: True when it was applied (its answer was lost), False
-    when it certainly was not (compensate). When even that cannot be read, the appointment
-    must not be cancelled (it may be saved): DMS_OUTCOME_UNKNOWN, and the operation, still
-    BOOKED with its appointment, lets the reconciler settle it."""
-    saved = operations.saved(client, op_id, appointment_id)
-    if saved is None:
-        logger.warn(
-            "save unconfirmed: left for the reconciler",
-            operationId=op_id,
-            appointmentId=appointment_id,
-            cause=type(cause).__name__,
+def take_number(client: Client, held: Held, deadline: Deadline) -> Held:
+    """The enquiry number, before Keyloop is asked. Contention or a slow Firestore here costs
+    a retryable error and books nothing: the operation is settled FAILED (the key is free)."""
+    try:
+        return operations.take_number(
+            client, held, wait_seconds=min(db.budget_seconds(), deadline.remaining())
         )
-        raise booking_error(Reason.DMS_OUTCOME_UNKNOWN) from cause
-    return saved
+    except OperationLostError:
+        raise booking_error(Reason.BOOKING_NOT_SAVED) from None  # nothing booked; not ours now
+    except enquiry_numbers.CounterMissingError as exc:
+        logger.error("ENQUIRY_COUNTER_MISSING: no enquiry number can be taken", cause=str(exc))
+        operations.settle(client, held, OpStatus.FAILED, error={"reason": "NO_COUNTER"})
+        raise booking_error(Reason.INTERNAL) from exc
+    except Exception as exc:
+        logger.warn(
+            "no enquiry number taken: nothing booked",
+            operationId=held.op_id,
+            cause=type(exc).__name__,
+        )
+        operations.settle(client, held, OpStatus.FAILED, error={"reason": "NUMBER_NOT_TAKEN"})
+        raise booking_error(Reason.DATABASE_UNAVAILABLE) from exc
+
+
+class Closing(StrEnum):
+    """What a closing write that raised left behind."""
+
+    SAVED = "SAVED"  # applied, its answer lost: the booking stands
+    NOT_SAVED = "NOT_SAVED"  # not applied, the operation still ours: undo our appointment
+    LOST = "LOST"  # the operation moved on: another writer owns it (and its appointment)
+    UNKNOWN = "UNKNOWN"  # cannot tell: nothing is undone, the reconciler settles it
+
+
+def after_closing_write(client: Client, held: Held, appointment_id: str) -> Closing:
+    """Read the operation back after the closing write (enquiry + operation COMPLETED)
+    raised. The write is atomic, so the operation answers for both."""
+    try:
+        snapshot = operations.ref(client, held.op_id).get(**db.call_options())
+    except Exception:
+        return Closing.UNKNOWN
+    data = snapshot.to_dict() if snapshot.exists else None
+    if data is None:
+        return Closing.LOST
+    result = data.get("result") or {}
+    if (
+        data.get("status") == OpStatus.COMPLETED
+        and data.get("attemptId") == held.attempt_id
+        and result.get("appointmentId") == appointment_id
+    ):
+        return Closing.SAVED
+    return Closing.NOT_SAVED if snapshot.update_time == held.update_time else Closing.LOST
+
+
+def unknown_save(held: Held, appointment_id: str, cause: Exception) -> HttpsError:
+    """When even the read-back fails, the appointment must not be cancelled (it may be saved):
+    DMS_OUTCOME_UNKNOWN, and the operation, BOOKED with its appointment, lets the reconciler
+    settle it."""
+    logger.warn(
+        "save unconfirmed: left for the reconciler",
+        operationId=held.op_id,
+        appointmentId=appointment_id,
+        cause=type(cause).__name__,
+    )
+    return booking_error(Reason.DMS_OUTCOME_UNKNOWN)
+
+
+def disown(
+    client: Client,
+    store: Store,
+    held: Held,
+    appointment_id: str,
+    *,
+    supplier_id: str,
+    why: str,
+) -> dict[str, Any] | None:
+    """Our appointment, on an operation another writer has moved on: read it again and decide
+    again. A person who resolved it keeping this very appointment made it the booking: its
+    result is the answer (returned). One who has it on record (the reconciler, owing its
+    cancel) owns it. Anyone else decided without knowing of it: cancel it, or keep its cancel
+    owed on record (returns None; nothing is booked for the caller). A cancel sent twice meets
+    Keyloop's own 404, which counts as done."""
+    try:
+        current = operations.read(client, held.op_id)
+    except Exception:
+        current = None  # cannot tell: never leave an appointment that nothing tracks
+    if current is not None:
+        result = current.get("result") or {}
+        if current.get("status") == OpStatus.COMPLETED and result.get("appointmentId") == (
+            appointment_id
+        ):
+            return dict(result)
+        if current.get("appointmentId") == appointment_id:
+            return None
+    logger.warn(
+        "operation decided by another writer: undoing our appointment",
+        operationId=held.op_id,
+        appointmentId=appointment_id,
+        supplierId=supplier_id,
+    )
+    cancel_or_record(
+        client, store, appointment_id, supplier_id=supplier_id, operation_id=held.op_id, why=why
+    )
+    return None
 
 
 def result_slot(appointment: Appointment, slot: SlotRequest, supplier: Supplier) -> dict[str, Any]:
