@@ -47,7 +47,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_compensation_marked_done_by_hand_closes_its_operation(saga_world: SagaWorld) -> None:
     world, h = saga_world, saga_world.harness
     world.die_at(
-        f"commit update-if-unchanged {OPERATIONS}", lambda: world.call("createBooking", booking(key=KEY))
+        f"commit update-if-unchanged {OPERATIONS}",
+        lambda: world.call("createBooking", booking(key=KEY)),
     )
     h.fault("cancel", status=503, count=100)
     for _ in range(5):  # past every back-off, until the reconciler gives up

@@ -383,4 +383,4 @@ def _crowd(h: Harness, users: list[User], round_: int) -> list[str]:
         t.start()
     for t in threads:
         t.join(120)
-    return sorted(o.reason or "BOOKED" for o in outcomes)
+    return sorted("BOOKED" if o.ok else str(o.reason) for o in outcomes)

@@ -281,10 +281,11 @@ class _UndoNew:
         )
         if kept is not None:
             return kept
-        raise _not_moved(cause) from cause
+        raise _not_moved(None) from cause
 
 
-def _not_moved(cause: Exception) -> HttpsError:
+def _not_moved(cause: Exception | None) -> HttpsError:
+    """The enquiry's own precondition failed: it changed meanwhile; anything else: not moved."""
     if isinstance(cause, gexc.FailedPrecondition):
         return booking_error(Reason.CONCURRENT_UPDATE)
     return booking_error(
