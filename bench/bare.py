@@ -2,8 +2,9 @@
 
 `BareKeyloop` is a keep-alive `requests.Session` holding a token it fetched once, so each call
 is exactly one HTTP round trip to the sandbox. `BareFirestore` makes the writes createBooking's
-saga makes (a create, an update, and the final transaction: every counter shard read, one
-bumped, the enquiry created and the operation completed) straight on a Firestore client.
+saga makes (a create; the number's transaction: every counter shard read, one bumped, the
+number kept on the operation; an update; and the closing batch: the enquiry created and the
+operation completed) straight on a Firestore client.
 """
 
 from __future__ import annotations
@@ -98,38 +99,49 @@ class BareFirestore:
             }
         )
 
-    def batch(self, doc_id: str) -> None:
-        """The saga's final write: a transaction that reads every counter shard, bumps one,
-        creates the enquiry and completes the operation."""
+    def number(self, doc_id: str) -> None:
+        """The number's transaction: every counter shard read, one bumped, the number kept
+        on the operation."""
 
         @firestore.transactional
-        def final_write(transaction: Any) -> None:
+        def take(transaction: Any) -> None:
             shards = list(transaction.get(self._counter.limit(100)))
             transaction.update(shards[0].reference, {"count": firestore.Increment(1)})
-            transaction.create(
-                self._db.collection("benchEnquiries").document(new_key()),
-                {
-                    "customerId": "cust-bench",
-                    "supplierId": "keyloop-leeds",
-                    "status": "BOOKED",
-                    "serviceTypes": ["SERVICE", "MOT"],
-                    "slot": {"start": "2027-01-12T10:00:00+00:00", "end": None},
-                    "vehicle": {"registration": "AB12CDE"},
-                    "contact": {"givenName": "Ada", "familyName": "Lovelace"},
-                    "createdAt": firestore.SERVER_TIMESTAMP,
-                    "updatedAt": firestore.SERVER_TIMESTAMP,
-                },
-            )
             transaction.update(
                 self._db.collection("benchOperations").document(doc_id),
-                {
-                    "status": "COMPLETED",
-                    "result": {"ok": True},
-                    "updatedAt": firestore.SERVER_TIMESTAMP,
-                },
+                {"enquiryNumber": len(shards), "updatedAt": firestore.SERVER_TIMESTAMP},
             )
 
-        final_write(self._db.transaction())
+        take(self._db.transaction())
+
+    def batch(self, doc_id: str) -> None:
+        """The saga's closing write: one batch that creates the enquiry and completes the
+        operation."""
+        batch = self._db.batch()
+        batch.create(
+            self._db.collection("benchEnquiries").document(new_key()),
+            {
+                "customerId": "cust-bench",
+                "supplierId": "keyloop-leeds",
+                "status": "BOOKED",
+                "serviceTypes": ["SERVICE", "MOT"],
+                "slot": {"start": "2027-01-12T10:00:00+00:00", "end": None},
+                "vehicle": {"registration": "AB12CDE"},
+                "contact": {"givenName": "Ada", "familyName": "Lovelace"},
+                "enquiryNumber": 1,
+                "createdAt": firestore.SERVER_TIMESTAMP,
+                "updatedAt": firestore.SERVER_TIMESTAMP,
+            },
+        )
+        batch.update(
+            self._db.collection("benchOperations").document(doc_id),
+            {
+                "status": "COMPLETED",
+                "result": {"ok": True},
+                "updatedAt": firestore.SERVER_TIMESTAMP,
+            },
+        )
+        batch.commit()
 
     def close(self) -> None:
         self._db.close()  # type: ignore[no-untyped-call]

@@ -147,9 +147,10 @@ def _reconciler_setup(world: SagaWorld) -> Context:
         f"commit update-if-unchanged {OPERATIONS}",
         lambda: world.call("createBooking", booking(key="key-saga-stuck-00001")),
     )
-    # An operation stuck IN_PROGRESS: died right after claiming, before Keyloop.
+    # An operation stuck IN_PROGRESS: died right after claiming (and taking its enquiry number),
+    # before Keyloop.
     world.die_at(
-        f"commit create {OPERATIONS}",
+        f"commit-txn update enquiryNumber, create {OPERATIONS}",
         lambda: world.call(
             "createBooking",
             booking(key="key-saga-claimed-0001", slot={"start": "2027-01-12T11:00:00+00:00"}),

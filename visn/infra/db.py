@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.api_core.exceptions import GoogleAPICallError, RetryError
 from google.api_core.retry import Retry
 from google.cloud.firestore import Transaction
 
@@ -44,8 +45,11 @@ class BoundedTransaction(Transaction):
         self._id = response.transaction
 
     def _rollback(self) -> None:
+        # Best effort: a transaction not committed expires by itself, and an error here would
+        # hide the one that made us roll back (after a failed commit the emulator, like
+        # Firestore, may no longer know the transaction).
         if not self.in_progress:
-            raise ValueError("no transaction in progress")
+            return
         try:
             self._client._firestore_api.rollback(
                 request={"database": self._client._database_string, "transaction": self._id},
@@ -53,6 +57,8 @@ class BoundedTransaction(Transaction):
                 timeout=budget_seconds(),
                 retry=None,
             )
+        except (GoogleAPICallError, RetryError):
+            pass
         finally:
             self._clean_up()
 

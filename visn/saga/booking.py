@@ -1,13 +1,13 @@
 """createBooking: book in Keyloop and write the enquiry, as a saga with a compensating cancel.
 
-1. Claim (uid, idempotencyKey) in Firestore before calling Keyloop.
-2. Take ViSN's next enquiry number, kept on the operation (a transaction of its own: the
-   counter's contention costs a retryable error here, before anything is booked).
-3. Create the Keyloop appointment; `details.externalReference` = our operation id.
-4. Record the appointment id on the operation (from here it is on a durable record).
-5. The closing write: the enquiry and the completed operation, in one plain batch, conditional
-   on the operation being as step 4 left it; not made once the saga's deadline has passed.
-6. If 5 raised, read the operation back first: a write that was applied although the call
+1. Claim (uid, idempotencyKey) in Firestore before calling Keyloop, taking ViSN's next
+   enquiry number in the same commit (a transaction with the counter: its contention costs a
+   retryable error here, before anything is booked).
+2. Create the Keyloop appointment; `details.externalReference` = our operation id.
+3. Record the appointment id on the operation (from here it is on a durable record).
+4. The closing write: the enquiry and the completed operation, in one plain batch, conditional
+   on the operation being as step 3 left it; not made once the saga's deadline has passed.
+5. If 4 raised, read the operation back first: a write that was applied although the call
    failed is a success. Only a write known not to have been applied while the operation is
    still ours is compensated: cancel the appointment; if that fails too, a compensation record
    (or, with Firestore down, an ERROR log) keeps it for the reconciler. When another writer
@@ -47,11 +47,11 @@ from visn.saga.steps import (
     appointment_request,
     book,
     disown,
+    numbering_errors,
     replay_first,
     requested_slot,
     require_future,
     result_slot,
-    take_number,
     unknown_save,
 )
 
@@ -75,22 +75,24 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
         return checked.result
     supplier, store, products, option = checked
     deadline = Deadline.start()
-    claim = operations.claim(
-        client,
-        kind=KIND,
-        uid=caller.uid,
-        customer_id=caller.customer_id,
-        idempotency_key=request.idempotencyKey,
-        request_hash=request_hash,
-        supplier_id=supplier.supplier_id,
-        enquiry_id=enquiries.new_id(client),
-        store=store_record.store_fields(store),
-        details={**enquiry_details(body), "slot": requested_slot(request.slot, supplier)},
-    )
+    with numbering_errors():
+        claim = operations.claim(
+            client,
+            kind=KIND,
+            uid=caller.uid,
+            customer_id=caller.customer_id,
+            idempotency_key=request.idempotencyKey,
+            request_hash=request_hash,
+            supplier_id=supplier.supplier_id,
+            enquiry_id=enquiries.new_id(client),
+            store=store_record.store_fields(store),
+            details={**enquiry_details(body), "slot": requested_slot(request.slot, supplier)},
+            numbered=True,
+        )
     telemetry.annotate(enquiryId=claim.enquiry_id if isinstance(claim, Claimed) else None)
     if isinstance(claim, Replay):
         return claim.result
-    held = take_number(client, claim.held, deadline)
+    held = claim.held
     appointment = book(
         client,
         store,

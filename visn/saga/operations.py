@@ -22,9 +22,10 @@ reconciler took a saga it thought dead, a person resolved it, a retry took the k
 write is refused and the saga reads again (`OperationLostError`): it never overwrites. The whole
 table of transitions is in docs/decisions.md ("Who may change what").
 
-The enquiry number is taken before Keyloop is asked and kept on the operation
-(`take_number`); an operation that ends without its enquiry (FAILED, COMPENSATED) puts that
-number on ViSN's abandoned list in the same commit (`settle`).
+The enquiry number is taken before Keyloop is asked, in the claim's own commit, and kept on
+the operation (`claim(numbered=True)`; `take_number` for an operation that has none). An
+operation that ends without its enquiry (FAILED, COMPENSATED) puts that number on ViSN's
+abandoned list in the same commit (`settle`).
 """
 
 from __future__ import annotations
@@ -117,11 +118,15 @@ def claim(
     enquiry_id: str,
     store: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
+    numbered: bool = False,
 ) -> Claimed | Replay:
     """Claim the key before anything is booked, or tell what an earlier attempt left.
 
     `store` (where a cancel would go) and `details` (what a person needs to record a booking
-    found in the DMS as the enquiry it should have been) are kept on the operation.
+    found in the DMS as the enquiry it should have been) are kept on the operation. With
+    `numbered` (createBooking), ViSN's next enquiry number is taken in the claim's own commit
+    and kept on the operation: a transaction with the counter, bounded (CounterBusyError when
+    no number can be had in time: nothing is claimed, nothing taken).
     """
     op_id = operation_id(uid, idempotency_key)
     telemetry.annotate(operationId=op_id)
@@ -143,19 +148,20 @@ def claim(
         "updatedAt": clock.now(),
     }
     try:
-        written = ref.create(document, **db.call_options())
-        return Claimed(op_id, enquiry_id, Held(op_id, attempt, written.update_time))
-    except gexc.AlreadyExists:
+        return Claimed(
+            op_id, enquiry_id, _write_claim(client, ref, attempt, numbered, document, None)
+        )
+    except (gexc.AlreadyExists, gexc.Conflict):
         pass  # an earlier attempt, or this one applied while its answer was lost
     except (gexc.GoogleAPICallError, gexc.RetryError):
         ours = _ours(ref, attempt)
         if ours is None:
             raise  # not claimed: nothing was booked, the caller may try again
-        return Claimed(op_id, enquiry_id, Held(op_id, attempt, ours.update_time))
+        return Claimed(op_id, enquiry_id, _held(ours, op_id, attempt))
     snapshot = ref.get(**db.call_options())
     existing = snapshot.to_dict() or {}
     if existing.get("attemptId") == attempt:
-        return Claimed(op_id, enquiry_id, Held(op_id, attempt, snapshot.update_time))
+        return Claimed(op_id, enquiry_id, _held(snapshot, op_id, attempt))
     if existing.get("requestHash") != request_hash:
         raise booking_error(Reason.IDEMPOTENCY_KEY_REUSED)
     status = existing.get("status")
@@ -182,11 +188,7 @@ def claim(
     }
     enquiry_id = str(existing.get("enquiryId") or enquiry_id)
     try:
-        written = ref.update(
-            retry,
-            option=client.write_option(last_update_time=snapshot.update_time),
-            **db.call_options(),
-        )
+        held = _write_claim(client, ref, attempt, numbered, retry, snapshot.update_time)
     except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
         # Another retry took the key first, or ours was applied and its answer lost.
         ours = _ours(ref, attempt)
@@ -194,8 +196,41 @@ def claim(
             if isinstance(exc, gexc.FailedPrecondition | gexc.Aborted):
                 raise booking_error(Reason.IN_PROGRESS) from None
             raise
-        return Claimed(op_id, enquiry_id, Held(op_id, attempt, ours.update_time))
-    return Claimed(op_id, enquiry_id, Held(op_id, attempt, written.update_time))
+        return Claimed(op_id, enquiry_id, _held(ours, op_id, attempt))
+    return Claimed(op_id, enquiry_id, held)
+
+
+def _write_claim(
+    client: Client,
+    ref: Any,
+    attempt: str,
+    numbered: bool,
+    fields: dict[str, Any],
+    since: Any | None,
+) -> Held:
+    """Create the operation (`since` None) or take it again (conditional on `since`), with
+    the next enquiry number in the same commit when `numbered`."""
+    option = None if since is None else client.write_option(last_update_time=since)
+
+    def write(writer: Any, number: int | None) -> None:
+        data = fields if number is None else {**fields, enquiry_numbers.FIELD: number}
+        if since is None:
+            writer.create(ref, data)
+        else:
+            writer.update(ref, data, option=option)
+
+    if not numbered:
+        batch = client.batch()
+        write(batch, None)
+        (written,) = batch.commit(**db.call_options())
+        return Held(ref.id, attempt, written.update_time)
+    number, results = enquiry_numbers.take_with(client, write, wait_seconds=db.budget_seconds())
+    return Held(ref.id, attempt, results[-1].update_time, number)
+
+
+def _held(snapshot: Any, op_id: str, attempt: str) -> Held:
+    number = enquiry_numbers.number_of(snapshot.to_dict() or {})
+    return Held(op_id, attempt, snapshot.update_time, number)
 
 
 def _ours(ref: Any, attempt: str) -> Any | None:

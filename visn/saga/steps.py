@@ -6,7 +6,8 @@ before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -27,9 +28,8 @@ from visn.infra.clients import keyloop_client
 from visn.records import enquiry_numbers
 from visn.records.suppliers import Supplier
 from visn.saga import operations
-from visn.saga.deadline import Deadline
 from visn.saga.dms import cancel_or_record
-from visn.saga.operations import Held, OperationLostError, OpStatus, Replay
+from visn.saga.operations import Held, OpStatus, Replay
 
 AUDIT_USER_NAME = "ViSN"
 # A stable message an alert can match (docs/operations.md).
@@ -116,26 +116,18 @@ def book(
     raise created.error  # a client that could not be built: as unexpected as before
 
 
-def take_number(client: Client, held: Held, deadline: Deadline) -> Held:
-    """The enquiry number, before Keyloop is asked. Contention or a slow Firestore here costs
-    a retryable error and books nothing: the operation is settled FAILED (the key is free)."""
+@contextmanager
+def numbering_errors() -> Iterator[None]:
+    """Around a claim that takes the enquiry number: no number to be had in time (contention,
+    a slow Firestore) is retryable, a missing counter a set-up error. Either way nothing was
+    claimed, taken or booked."""
     try:
-        return operations.take_number(
-            client, held, wait_seconds=min(db.budget_seconds(), deadline.remaining())
-        )
-    except OperationLostError:
-        raise booking_error(Reason.BOOKING_NOT_SAVED) from None  # nothing booked; not ours now
+        yield
     except enquiry_numbers.CounterMissingError as exc:
         logger.error("ENQUIRY_COUNTER_MISSING: no enquiry number can be taken", cause=str(exc))
-        operations.settle(client, held, OpStatus.FAILED, error={"reason": "NO_COUNTER"})
         raise booking_error(Reason.INTERNAL) from exc
-    except Exception as exc:
-        logger.warn(
-            "no enquiry number taken: nothing booked",
-            operationId=held.op_id,
-            cause=type(exc).__name__,
-        )
-        operations.settle(client, held, OpStatus.FAILED, error={"reason": "NUMBER_NOT_TAKEN"})
+    except enquiry_numbers.CounterBusyError as exc:
+        logger.warn("no enquiry number taken in time: nothing booked", cause=str(exc))
         raise booking_error(Reason.DATABASE_UNAVAILABLE) from exc
 
 
