@@ -39,7 +39,9 @@ def parse_time(value: str, local_zone: ZoneInfo | None) -> datetime:
         local = parsed.replace(tzinfo=local_zone)  # fold 0: a repeated time's first occurrence
         if not exists(local):
             raise NonexistentLocalTimeError("no such wall-clock time in the store's zone")
-        return local
+        # As UTC: Python never finds a zone-aware time in a repeated hour equal to a time in
+        # another zone (PEP 495), so comparing it with our UTC records would see a move.
+        return local.astimezone(UTC)
     return parsed.replace(tzinfo=UTC)
 
 
