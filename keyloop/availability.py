@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .models import Slot
-from .times import parse_time
+from .times import NonexistentLocalTimeError, parse_time
 
 _LIST_KEYS = ("availableSlots", "slots", "items", "availability")
 _START_KEYS = ("dueInDateTime", "startDateTime", "start")
@@ -31,10 +31,16 @@ def parse_availability(body: Any, local_zone: ZoneInfo | None = None) -> list[Sl
             raise AvailabilityShapeError(f"slot {index} is not an object")
         if raw.get("available") is False or raw.get("capacity") == 0:
             continue
-        start = _first_time(raw, _START_KEYS, local_zone)
+        try:
+            start = _first_time(raw, _START_KEYS, local_zone)
+        except NonexistentLocalTimeError:
+            continue  # a wall-clock time the clocks skip: never offer a slot that is not there
         if start is None:
             raise AvailabilityShapeError(f"slot {index} has no start time")
-        end = _first_time(raw, _END_KEYS, local_zone)
+        try:
+            end = _first_time(raw, _END_KEYS, local_zone)
+        except NonexistentLocalTimeError:
+            end = None  # the length is then the caller's default, from a start that exists
         slots.append(Slot(start=start, end=end))
     return slots
 
@@ -61,6 +67,8 @@ def _first_time(
             raise AvailabilityShapeError(f"{key} is not a string")
         try:
             return parse_time(value, zone)
+        except NonexistentLocalTimeError:
+            raise
         except ValueError:
             raise AvailabilityShapeError(f"{key} is not an ISO-8601 time") from None
     return None

@@ -72,10 +72,15 @@ class RepairOrder:
     """A booked appointment as the DMS sees it now (read back as a repair order).
 
     `status` is upper-cased as sent: CREATED, CANCELLED, WORKCOMPLETED and CLOSED have been
-    seen; other values are kept as they are.
+    seen; other values are kept as they are. `labour_statuses` are the statuses of every labour
+    item, in `jobs[].labor[]` and `jobs[].menus[].labor[]` (upper-cased; "" for an item that
+    gives none); `checked_in` says the vehicle has been checked in (`details.checkInDateTime`).
+    Nothing personal from the body is kept.
     """
 
     repair_order_id: str
     status: str
     due_in: datetime | None
     due_out: datetime | None
+    labour_statuses: tuple[str, ...] = ()
+    checked_in: bool = False

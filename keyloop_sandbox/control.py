@@ -18,6 +18,10 @@ event to the subscribers, see events.py):
   slot is full or the appointment is not live, 400 when the time is not a slot start)
 - `POST /_sandbox/appointments/{id}/cancel`        → the appointment
 - `POST /_sandbox/appointments/{id}/complete {"status"="WORKCOMPLETED"|"CLOSED"}`
+- `POST /_sandbox/appointments/{id}/unbook {"labourStatus"="CANCELLED"}` → the appointment:
+  the dealer cancels the way Keyloop's own adapter detects it (the repair order stays
+  `CREATED`, every labour item says `labourStatus` instead of `BOOKED`; the place is freed and
+  the appointment API treats it as cancelled: a `DELETE` answers 404)
 - `GET|POST|DELETE /_sandbox/subscriptions {"url", "secret", "enterpriseId"?, "storeId"?}`
 - `GET|POST /_sandbox/events {"delayMs", "duplicate", "drop", "hold"}` → switches and the log
 - `POST /_sandbox/events/release {"newestFirst"=true}` → `{"released": n}`
@@ -219,10 +223,25 @@ def _dealer_complete(state: SandboxState, request: ApiRequest) -> Response:
     return Response(200, appointment.to_json())
 
 
+def _dealer_unbook(state: SandboxState, request: ApiRequest) -> Response:
+    appointment = _dealer_appointment(state, request)
+    if isinstance(appointment, Response):
+        return appointment
+    data = parse_object(request.body, empty_ok=True)
+    reject_unknown_keys(data, ("labourStatus",))
+    labour = data.get("labourStatus", "CANCELLED")
+    if not isinstance(labour, str) or not labour or labour.upper() == "BOOKED":
+        raise BadRequestError("labourStatus must be a non-empty string other than BOOKED")
+    if not state.dealer_unbook(appointment, labour):
+        return json_error(409, "NOT_LIVE", "The appointment is not live")
+    return Response(200, appointment.to_json())
+
+
 _DEALER_ACTIONS: dict[str, _Handler] = {
     "move": _dealer_move,
     "cancel": _dealer_cancel,
     "complete": _dealer_complete,
+    "unbook": _dealer_unbook,
 }
 
 

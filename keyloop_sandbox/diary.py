@@ -20,6 +20,9 @@ COMPLETED = "COMPLETED"
 STATUSES = (BOOKED, CANCELLED, COMPLETED)
 # How each status reads back as a repair order (shared/keyloop-api.md).
 _REPAIR_ORDER_STATUS = {BOOKED: "CREATED", CANCELLED: "CANCELLED"}
+BOOKED_LABOUR = "BOOKED"
+# The labour items' state once the booking has ended: not seen in any public source (assumed).
+_ENDED_LABOUR = {CANCELLED: "CANCELLED", COMPLETED: "COMPLETED"}
 _REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
 
 _SlotKey = tuple[str, str, datetime]
@@ -42,16 +45,31 @@ class Appointment:
     cancelled_at: datetime | None = None
     completed_as: str = "WORKCOMPLETED"  # the repair order status once COMPLETED
     changed_by_dealer: bool = False
+    # Set when the dealer cancelled by unbooking the labour (`unbook`): the repair order stays
+    # open (CREATED) and its labour items say this instead of BOOKED.
+    unbooked_as: str | None = None
 
     @property
     def repair_order_status(self) -> str:
+        if self.unbooked_as is not None:
+            return _REPAIR_ORDER_STATUS[BOOKED]
         return _REPAIR_ORDER_STATUS.get(self.status, self.completed_as)
+
+    @property
+    def labour_status(self) -> str:
+        if self.unbooked_as is not None:
+            return self.unbooked_as
+        return _ENDED_LABOUR.get(self.status, BOOKED_LABOUR)
 
     def repair_order_json(self) -> dict[str, Any]:
         """The repair order read back through `GET .../v1/repair-orders/{id}` (what we need
-        of Keyloop's shape, with the rest present but empty)."""
+        of Keyloop's shape, with the rest present but empty): one job with a labour item of its
+        own and one inside a menu (where Keyloop's adapter looks), and a part that stays
+        BOOKED whatever happens (parts say nothing about the booking)."""
+        ref = self.appointment_id
+        labour = self.labour_status
         return {
-            "repairOrderId": self.appointment_id,
+            "repairOrderId": ref,
             "status": self.repair_order_status,
             "details": {"notes": None, "checkInDateTime": None},
             "appointment": {
@@ -62,7 +80,19 @@ class Appointment:
                 "bookingOptions": [],
             },
             "planning": {"plannedIn": None, "plannedOut": None},
-            "jobs": [],
+            "jobs": [
+                {
+                    "jobId": f"{ref}-J1",
+                    "labor": [{"itemId": f"{ref}-L1", "status": labour}],
+                    "menus": [
+                        {
+                            "itemId": f"{ref}-M1",
+                            "labor": [{"itemId": f"{ref}-M1-L1", "status": labour}],
+                        }
+                    ],
+                    "parts": [{"itemId": f"{ref}-P1", "status": BOOKED_LABOUR}],
+                }
+            ],
             "links": [],
         }
 
@@ -86,6 +116,7 @@ class Appointment:
             "createdAt": wire_utc(self.created_at),
             "cancelledAt": wire_utc(self.cancelled_at) if self.cancelled_at else None,
             "repairOrderStatus": self.repair_order_status,
+            "labourStatus": self.labour_status,
             "changedByDealer": self.changed_by_dealer,
             "request": self.request,
         }

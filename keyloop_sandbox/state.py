@@ -269,6 +269,29 @@ class SandboxState:
             self.events.publish("updated", appointment.appointment_id, *store.key, True)
         return problem
 
+    def dealer_unbook(self, appointment: Appointment, labour_status: str) -> bool:
+        """The dealer cancels the booking by unbooking its labour (how Keyloop's own adapter
+        tells a cancel): the place is freed, the repair order stays open."""
+        with self._lock:
+            done = self._diary.cancel(
+                appointment.enterprise_id,
+                appointment.store_id,
+                appointment.appointment_id,
+                datetime.now(UTC),
+            )
+            if done:
+                appointment.unbooked_as = labour_status
+                appointment.changed_by_dealer = True
+        if done:
+            self.events.publish(
+                "updated",
+                appointment.appointment_id,
+                appointment.enterprise_id,
+                appointment.store_id,
+                True,
+            )
+        return done
+
     def dealer_complete(self, appointment: Appointment, status: str) -> bool:
         with self._lock:
             done = self._diary.complete(appointment.appointment_id, status)

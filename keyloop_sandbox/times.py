@@ -2,7 +2,11 @@
 
 Wire format is `YYYY-MM-DDTHH:MM:SS.000Z`. A store with `local_times=False` means real UTC by it;
 one with `local_times=True` writes its local wall-clock time followed by a literal `Z` (the quirk
-Keyloop's own adapter shows). Internally every instant is an aware UTC datetime.
+Keyloop's own adapter shows), except in the hour an autumn clock change repeats, where a bare
+wall-clock time could be either: there it writes the real offset
+(`2027-10-31T01:30:00.000+00:00`), and it reads a bare repeated time as the first occurrence
+and refuses one the spring change skips (docs/decisions.md, "Repair order meaning and clock
+changes"). Internally every instant is an aware UTC datetime.
 """
 
 from __future__ import annotations
@@ -33,13 +37,15 @@ def slots_for_date(store: StoreConfig, day: date) -> list[Slot]:
     if day.weekday() not in store.weekdays or day in store.closed_dates:
         return []
     step = timedelta(minutes=store.slot_minutes)
-    # Step in naive wall-clock time: opening hours are wall-clock, so 08:00 stays 08:00 local on
-    # both sides of a DST change; each boundary is only then pinned to the zone and made UTC.
-    cursor = datetime.combine(day, store.open_time)
-    close = datetime.combine(day, store.close_time)
+    # Opening hours are wall-clock (08:00 stays 08:00 local on both sides of a clock change),
+    # pinned to that day's real instants: the earliest opening, the latest closing. Slots then
+    # step in real time, so a 25-hour day offers both 01:xx hours and a 23-hour day offers
+    # nothing in the hour it skips, and no two slots overlap.
+    cursor = _to_utc(datetime.combine(day, store.open_time), store, fold=0)
+    close = _to_utc(datetime.combine(day, store.close_time), store, fold=1)
     slots = []
     while cursor + step <= close:
-        slots.append(Slot(_to_utc(cursor, store), _to_utc(cursor + step, store)))
+        slots.append(Slot(cursor, cursor + step))
         cursor += step
     return slots
 
@@ -52,8 +58,12 @@ def slot_starting_at(store: StoreConfig, instant: datetime) -> Slot | None:
 
 def format_instant(instant: datetime, store: StoreConfig) -> str:
     """An instant as the store writes it on the wire."""
-    zone = store.zone if store.local_times else UTC
-    return instant.astimezone(zone).strftime(_WIRE_FORMAT)
+    if not store.local_times:
+        return instant.astimezone(UTC).strftime(_WIRE_FORMAT)
+    local = instant.astimezone(store.zone)
+    if local.replace(fold=1 - local.fold).utcoffset() == local.utcoffset():
+        return local.strftime(_WIRE_FORMAT)
+    return local.isoformat(timespec="milliseconds")  # a repeated hour: its real offset
 
 
 def parse_instant(text: str, store: StoreConfig) -> datetime:
@@ -67,8 +77,14 @@ def parse_instant(text: str, store: StoreConfig) -> datetime:
     if store.local_times and text.endswith("Z"):
         text = text[:-1]
     parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None and store.local_times:
+        local = parsed.replace(tzinfo=store.zone)  # fold 0: a repeated time's first occurrence
+        instant = local.astimezone(UTC)
+        if instant.astimezone(store.zone).replace(tzinfo=None) != parsed:
+            raise ValueError("no such wall-clock time in the store's zone (skipped hour)")
+        return instant
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=store.zone if store.local_times else UTC)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
 
@@ -84,5 +100,13 @@ def wire_utc(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _to_utc(wall_clock: datetime, store: StoreConfig) -> datetime:
-    return wall_clock.replace(tzinfo=store.zone).astimezone(UTC)
+def _to_utc(wall_clock: datetime, store: StoreConfig, fold: int) -> datetime:
+    """A wall-clock time of the store as UTC; `fold` picks which of a repeated time's two
+    occurrences. A time the clocks skip reads with the offset before the change (01:30 on the
+    spring day is 02:30 summer time), whatever `fold` says."""
+    local = wall_clock.replace(tzinfo=store.zone, fold=fold)
+    if local.utcoffset() == local.replace(fold=1 - fold).utcoffset():
+        return local.replace(fold=0).astimezone(UTC)
+    if local.astimezone(UTC).astimezone(store.zone).replace(tzinfo=None) != wall_clock:
+        return local.replace(fold=0).astimezone(UTC)  # skipped: fold 0 is the offset before
+    return local.astimezone(UTC)

@@ -154,6 +154,57 @@ def test_repair_order_reads_back_a_booking_and_follows_dealer_changes(
     assert capacity(sandbox, "2027-01-12T10:00:00.000Z") == 2
 
 
+def labour(order: dict[str, Any]) -> list[str]:
+    """Every labour item's status, the job's own and its menus' (where Keyloop's adapter looks)."""
+    jobs = order["jobs"]
+    own = [item["status"] for job in jobs for item in job["labor"]]
+    menus = [item["status"] for job in jobs for menu in job["menus"] for item in menu["labor"]]
+    return own + menus
+
+
+def test_repair_orders_list_labour_items_also_inside_menus(
+    sandbox: SandboxServer, subscriber: Subscriber
+) -> None:
+    booked = book(sandbox, "2027-01-12T09:00:00.000Z")
+    order = repair_order(sandbox, booked).json()
+    assert labour(order) == ["BOOKED", "BOOKED"]
+    assert [p["status"] for p in order["jobs"][0]["parts"]] == ["BOOKED"]
+    cancelled = book(sandbox, "2027-01-12T10:00:00.000Z")
+    control(sandbox, f"appointments/{cancelled}/cancel")
+    assert labour(repair_order(sandbox, cancelled).json()) == ["CANCELLED", "CANCELLED"]
+
+
+def test_a_dealer_unbook_leaves_the_repair_order_open_with_no_labour_booked(
+    sandbox: SandboxServer, subscriber: Subscriber
+) -> None:
+    appointment_id = book(sandbox, "2027-01-12T09:00:00.000Z")
+    assert capacity(sandbox, "2027-01-12T09:00:00.000Z") == 1
+    shown = control(sandbox, f"appointments/{appointment_id}/unbook")
+    assert (shown["status"], shown["repairOrderStatus"]) == ("CANCELLED", "CREATED")
+    order = repair_order(sandbox, appointment_id).json()
+    assert order["status"] == "CREATED"
+    assert order["appointment"]["dueInDateTime"] == "2027-01-12T09:00:00.000Z"
+    assert labour(order) == ["CANCELLED", "CANCELLED"]
+    assert [p["status"] for p in order["jobs"][0]["parts"]] == ["BOOKED"]  # parts say nothing
+    assert capacity(sandbox, "2027-01-12T09:00:00.000Z") == 2  # the place is freed
+    wait_for(lambda: len(subscriber.received) == 2)  # created, then updated
+    assert subscriber.received[-1][1]["data"]["repairOrderId"] == appointment_id
+    # The appointment API treats it as cancelled: our own cancel finds nothing live.
+    gone = requests.delete(
+        f"{sandbox.url}{APPTS}/{appointment_id}", headers=bearer(sandbox), timeout=TIMEOUT
+    )
+    assert gone.status_code == 404
+    path = f"{sandbox.url}/_sandbox/appointments/{appointment_id}"
+    again = requests.post(f"{path}/unbook", json={}, timeout=TIMEOUT)
+    assert again.status_code == 409
+    other = book(sandbox, "2027-01-12T10:00:00.000Z")
+    path = f"{sandbox.url}/_sandbox/appointments/{other}"
+    for bad in ({"labourStatus": "BOOKED"}, {"labourStatus": ""}, {"other": 1}):
+        assert requests.post(f"{path}/unbook", json=bad, timeout=TIMEOUT).status_code == 400
+    control(sandbox, f"appointments/{other}/unbook", {"labourStatus": "UNALLOCATED"})
+    assert labour(repair_order(sandbox, other).json()) == ["UNALLOCATED", "UNALLOCATED"]
+
+
 def test_unknown_repair_order_is_the_apis_own_404(sandbox: SandboxServer) -> None:
     response = repair_order(sandbox, "no-such-appointment")
     assert response.status_code == 404
