@@ -15,7 +15,7 @@ import pytest
 
 from ops import apply as ops_apply
 from tests.logcapture import captured
-from tests.ops.dashboards import dashboard_metrics
+from tests.ops.dashboards import dashboard_metrics, data_sets, metric_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -188,8 +188,10 @@ def test_apply_creates_each_metric_and_policy(capsys: pytest.CaptureFixture[str]
 
 def test_every_metric_matches_log_lines_the_code_wrote() -> None:
     """Each metric's filter matches lines our code wrote in this session, and those lines carry
-    every field the filter and the label extractors read; each label value a policy selects
-    was written. Needs the suites that produce the events in the same run (`make test`)."""
+    every field the filter and the extractors read; each label extracts a value from some of
+    them, a distribution's value is a number; each label value a policy or a dashboard chart
+    selects was written. Needs the suites that produce the events in the same run
+    (`make test`)."""
     lines = captured()
     found = metrics()
     missing: list[str] = []
@@ -199,31 +201,49 @@ def test_every_metric_matches_log_lines_the_code_wrote() -> None:
         if not matching:
             missing.append(f"{name}: no captured line matches {metric['filter']!r}")
             continue
-        for field in _payload_fields(metric):
-            assert all(field in line for line in matching), f"{name}: {field} not written"
-        for key, extractor in metric.get("labelExtractors", {}).items():
-            values = {line.get(extracted(extractor)) for line in matching} - {None, ""}
-            assert values, f"{name}: label {key} extracts no value from any matching line"
-        if "valueExtractor" in metric:
-            field = extracted(metric["valueExtractor"])
-            numbers = [line[field] for line in matching]
-            assert all(_number(n) for n in numbers), f"{name}: {field} not a number"
-        for policy in policies().values():
-            for condition in _conditions(policy):
-                selected = {t.field: t for t in parse(condition["filter"])}
-                if selected["metric.type"].values[0] != _USER_METRIC + name:
-                    continue
-                for field, term in selected.items():
-                    if not field.startswith("metric.label."):
-                        continue
-                    key = field.removeprefix("metric.label.")
-                    extractor = metric["labelExtractors"][key]
-                    payload_key = extractor.removeprefix("EXTRACT(jsonPayload.").removesuffix(")")
-                    written = {render(line.get(payload_key)) for line in matching}
-                    assert set(term.values) <= written, (policy["displayName"], key, written)
+        _check_extracted(name, metric, matching)
+        for where, key, value in _selected_values(name, set(found)):
+            field = extracted(metric["labelExtractors"][key])
+            written = {render(line.get(field)) for line in matching}
+            assert value in written, (where, key, value, written)
     assert not missing, "\n".join(
         [*missing, f"({len(lines)} lines captured: run with tests/faults and tests/functions)"]
     )
+
+
+def _check_extracted(name: str, metric: dict[str, Any], matching: list[dict[str, Any]]) -> None:
+    for field in _payload_fields(metric):
+        assert all(field in line for line in matching), f"{name}: {field} not written"
+    for key, extractor in metric.get("labelExtractors", {}).items():
+        values = {line.get(extracted(extractor)) for line in matching} - {None, ""}
+        assert values, f"{name}: label {key} extracts no value from any matching line"
+    if "valueExtractor" in metric:
+        field = extracted(metric["valueExtractor"])
+        numbers = [line[field] for line in matching]
+        assert all(_number(n) for n in numbers), f"{name}: {field} not a number"
+
+
+def _selected_values(name: str, defined: set[str]) -> list[tuple[str, str, str]]:
+    """(where, label key, value) for each label value a policy condition or a dashboard
+    chart selects of metric `name`."""
+    found = []
+    for policy in policies().values():
+        for condition in _conditions(policy):
+            selected = {t.field: t for t in parse(condition["filter"])}
+            if selected["metric.type"].values[0] != _USER_METRIC + name:
+                continue
+            for field, term in selected.items():
+                if field.startswith("metric.label."):
+                    key = field.removeprefix("metric.label.")
+                    found += [(policy["displayName"], key, value) for value in term.values]
+    for chart in data_sets():
+        if metric_name(chart, defined) == name:
+            found += [
+                (chart.title, key, value)
+                for key, op, value in chart.selected
+                if key != "monitored_resource" and op in ("=", "!=")
+            ]
+    return found
 
 
 def _number(value: Any) -> bool:
