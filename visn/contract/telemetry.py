@@ -1,8 +1,10 @@
-"""One structured log line per callable invocation, for on-call people and dashboards.
+"""One structured log line per callable invocation, for on-call people and dashboards, and
+one per Keyloop call (wherever it runs).
 
-The line carries the callable, its outcome and reason, the ids involved (supplier, enquiry,
-operation), the Keyloop correlation ids with Keyloop's share of the time, and the total
-time. Never a name, an email, a phone number, a token or a secret: only ids and codes.
+The invocation's line carries the callable, its outcome and reason, the ids involved
+(supplier, enquiry, operation), counts (the availability cache's hits and misses), the Keyloop
+correlation ids with Keyloop's share of the time, and the total time. Never a name, an email,
+a phone number, a token or a secret: only ids, codes, counts and times.
 """
 
 from __future__ import annotations
