@@ -5,7 +5,10 @@ Each `ops/metrics/NAME.yaml` is a log-based metric (a LogMetric; the file name i
 created or updated with `gcloud logging metrics`. Each `ops/policies/*.yaml` is an alert
 policy (an AlertPolicy), created, or updated when a policy of the same displayName exists,
 with `gcloud alpha monitoring policies` (policies have no GA gcloud command yet), with the
-given notification channels. Running it again changes nothing that is already as in the files.
+given notification channels. Each `ops/dashboards/ID.yaml` is a Cloud Monitoring dashboard,
+`projects/P/dashboards/ID`, created with `gcloud monitoring dashboards`, or updated on the etag
+read just before (a change made meanwhile in the console fails the update rather than being
+lost). Running it again changes nothing that is already as in the files.
 --dry-run prints the gcloud commands without running them (and without looking anything up).
 """
 
@@ -26,6 +29,7 @@ import yaml
 OPS = Path(__file__).resolve().parent
 METRICS = OPS / "metrics"
 POLICIES = OPS / "policies"
+DASHBOARDS = OPS / "dashboards"
 
 
 def metric_files() -> list[Path]:
@@ -34,6 +38,10 @@ def metric_files() -> list[Path]:
 
 def policy_files() -> list[Path]:
     return sorted(POLICIES.glob("*.yaml"))
+
+
+def dashboard_files() -> list[Path]:
+    return sorted(DASHBOARDS.glob("*.yaml"))
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -83,7 +91,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             command += ["create"]
         run([*command, f"--policy-from-file={out.name}", *project], shown=path)
         Path(out.name).unlink()
+    for path in dashboard_files():
+        _apply_dashboard(run, path, args.project)
     return 0
+
+
+def _apply_dashboard(run: _Runner, path: Path, project: str) -> None:
+    dashboard = load(path)
+    name = f"projects/{project}/dashboards/{path.stem}"
+    etag = run.lookup(
+        [
+            "gcloud",
+            "monitoring",
+            "dashboards",
+            "describe",
+            name,
+            "--format=value(etag)",
+            "--project",
+            project,
+        ]
+    )
+    dashboard["name"] = name
+    command = ["gcloud", "monitoring", "dashboards"]
+    if etag:
+        dashboard["etag"] = etag
+        command += ["update", name]
+    else:
+        command += ["create"]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:
+        json.dump(dashboard, out)
+    run([*command, f"--config-from-file={out.name}", "--project", project], shown=path)
+    Path(out.name).unlink()
 
 
 class _Runner:
@@ -98,15 +136,19 @@ class _Runner:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     def __call__(self, command: list[str], shown: Path | None = None) -> None:
-        printed = [
-            a
-            if shown is None or not a.startswith("--policy-from-file=")
-            else f"--policy-from-file={shown} (+ channels)"
-            for a in command
-        ]
+        printed = [_shown(a, shown) for a in command]
         print(shlex.join(printed), flush=True)
         if not self.dry_run:
             subprocess.run(command, check=True)  # noqa: S603 (gcloud, our own arguments)
+
+
+def _shown(argument: str, path: Path | None) -> str:
+    """The file we wrote, printed as the file in ops/ it was made from."""
+    if path is not None and argument.startswith("--policy-from-file="):
+        return f"--policy-from-file={path} (+ channels)"
+    if path is not None and argument.startswith("--config-from-file="):
+        return f"--config-from-file={path} (+ name, etag)"
+    return argument
 
 
 if __name__ == "__main__":

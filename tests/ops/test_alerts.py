@@ -15,13 +15,14 @@ import pytest
 
 from ops import apply as ops_apply
 from tests.logcapture import captured
+from tests.ops.dashboards import dashboard_metrics, data_sets, metric_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
 _SEVERITIES = ["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT"]
 _TERM = re.compile(
-    r"^(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>=~|>=|=)\s*"
-    r'(?P<value>"[^"]*"|\(\s*"[^"]*"(?:\s+OR\s+"[^"]*")*\s*\)|[A-Z]+)$'
+    r"^(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>=~|>=|=|:)\s*"
+    r'(?P<value>"[^"]*"|\(\s*"[^"]*"(?:\s+OR\s+"[^"]*")*\s*\)|[A-Z]+|\*)$'
 )
 _USER_METRIC = "logging.googleapis.com/user/"
 
@@ -40,6 +41,8 @@ class Term:
         key = self.field.removeprefix("jsonPayload.")
         if key not in line:
             return False
+        if self.op == ":":  # `field:*`: present (a JSON null is present too)
+            return True
         value = render(line[key])
         if self.op == "=~":
             return re.search(self.values[0], value) is not None
@@ -55,7 +58,8 @@ def render(value: Any) -> str:
 
 def parse(filter_text: str) -> list[Term]:
     """The subset of the Logging query language our files use: terms joined by AND, each
-    `field = "v"`, `field = ("a" OR "b")`, `field =~ "regex"` or `severity >= LEVEL`."""
+    `field = "v"`, `field = ("a" OR "b")`, `field =~ "regex"`, `field:*` (present) or
+    `severity >= LEVEL`."""
     terms = []
     for part in re.split(r"\s+AND\s+", filter_text.strip()):
         match = _TERM.match(part.strip())
@@ -91,16 +95,22 @@ def _deployed_services() -> set[str]:
     }
 
 
+def extracted(extractor: str) -> str:
+    """The payload field an `EXTRACT(jsonPayload.FIELD)` reads."""
+    match = re.fullmatch(r"EXTRACT\(jsonPayload\.(\w+)\)", extractor)
+    assert match, f"extractor not of jsonPayload: {extractor}"
+    return match[1]
+
+
 def _payload_fields(metric: dict[str, Any]) -> set[str]:
     fields = {
         t.field.removeprefix("jsonPayload.")
         for t in parse(metric["filter"])
         if t.field.startswith("jsonPayload.")
     }
-    for extractor in metric.get("labelExtractors", {}).values():
-        match = re.fullmatch(r"EXTRACT\(jsonPayload\.(\w+)\)", extractor)
-        assert match, f"label extractor not of jsonPayload: {extractor}"
-        fields.add(match[1])
+    fields.update(extracted(e) for e in metric.get("labelExtractors", {}).values())
+    if "valueExtractor" in metric:
+        fields.add(extracted(metric["valueExtractor"]))
     return fields
 
 
@@ -125,6 +135,8 @@ def test_every_metric_filters_our_functions_logs_by_an_event() -> None:
         declared = {label["key"] for label in metric["metricDescriptor"].get("labels", [])}
         assert declared == set(metric.get("labelExtractors", {})), name
         assert metric["metricDescriptor"]["metricKind"] == "DELTA"
+        distribution = metric["metricDescriptor"]["valueType"] == "DISTRIBUTION"
+        assert distribution == ("valueExtractor" in metric) == ("bucketOptions" in metric), name
 
 
 def test_every_policy_counts_an_existing_metric_by_its_labels() -> None:
@@ -145,7 +157,8 @@ def test_every_policy_counts_an_existing_metric_by_its_labels() -> None:
             labels = set(found[metric].get("labelExtractors", {}))
             for field in terms:
                 assert field.removeprefix("metric.label.") in labels, (name, field)
-    assert counted == set(found), f"metrics no policy uses: {set(found) - counted}"
+    counted |= dashboard_metrics()
+    assert counted == set(found), f"metrics no policy or dashboard uses: {set(found) - counted}"
 
 
 def test_apply_creates_each_metric_and_policy(capsys: pytest.CaptureFixture[str]) -> None:
@@ -162,6 +175,11 @@ def test_apply_creates_each_metric_and_policy(capsys: pytest.CaptureFixture[str]
             f"{ROOT / 'ops/policies' / name}.yaml (+ channels)' --project visn-x"
             for name in sorted(policies())
         ),
+        *(
+            f"gcloud monitoring dashboards create '--config-from-file="
+            f"{path} (+ name, etag)' --project visn-x"
+            for path in ops_apply.dashboard_files()
+        ),
     ]
 
 
@@ -170,8 +188,10 @@ def test_apply_creates_each_metric_and_policy(capsys: pytest.CaptureFixture[str]
 
 def test_every_metric_matches_log_lines_the_code_wrote() -> None:
     """Each metric's filter matches lines our code wrote in this session, and those lines carry
-    every field the filter and the label extractors read; each label value a policy selects
-    was written. Needs the suites that produce the events in the same run (`make test`)."""
+    every field the filter and the extractors read; each label extracts a value from some of
+    them, a distribution's value is a number; each label value a policy or a dashboard chart
+    selects was written. Needs the suites that produce the events in the same run
+    (`make test`)."""
     lines = captured()
     found = metrics()
     missing: list[str] = []
@@ -181,21 +201,50 @@ def test_every_metric_matches_log_lines_the_code_wrote() -> None:
         if not matching:
             missing.append(f"{name}: no captured line matches {metric['filter']!r}")
             continue
-        for field in _payload_fields(metric):
-            assert all(field in line for line in matching), f"{name}: {field} not written"
-        for policy in policies().values():
-            for condition in _conditions(policy):
-                selected = {t.field: t for t in parse(condition["filter"])}
-                if selected["metric.type"].values[0] != _USER_METRIC + name:
-                    continue
-                for field, term in selected.items():
-                    if not field.startswith("metric.label."):
-                        continue
-                    key = field.removeprefix("metric.label.")
-                    extractor = metric["labelExtractors"][key]
-                    payload_key = extractor.removeprefix("EXTRACT(jsonPayload.").removesuffix(")")
-                    written = {render(line.get(payload_key)) for line in matching}
-                    assert set(term.values) <= written, (policy["displayName"], key, written)
+        _check_extracted(name, metric, matching)
+        for where, key, value in _selected_values(name, set(found)):
+            field = extracted(metric["labelExtractors"][key])
+            written = {render(line.get(field)) for line in matching}
+            assert value in written, (where, key, value, written)
     assert not missing, "\n".join(
         [*missing, f"({len(lines)} lines captured: run with tests/faults and tests/functions)"]
     )
+
+
+def _check_extracted(name: str, metric: dict[str, Any], matching: list[dict[str, Any]]) -> None:
+    for field in _payload_fields(metric):
+        assert all(field in line for line in matching), f"{name}: {field} not written"
+    for key, extractor in metric.get("labelExtractors", {}).items():
+        values = {line.get(extracted(extractor)) for line in matching} - {None, ""}
+        assert values, f"{name}: label {key} extracts no value from any matching line"
+    if "valueExtractor" in metric:
+        field = extracted(metric["valueExtractor"])
+        numbers = [line[field] for line in matching]
+        assert all(_number(n) for n in numbers), f"{name}: {field} not a number"
+
+
+def _selected_values(name: str, defined: set[str]) -> list[tuple[str, str, str]]:
+    """(where, label key, value) for each label value a policy condition or a dashboard
+    chart selects of metric `name`."""
+    found = []
+    for policy in policies().values():
+        for condition in _conditions(policy):
+            selected = {t.field: t for t in parse(condition["filter"])}
+            if selected["metric.type"].values[0] != _USER_METRIC + name:
+                continue
+            for field, term in selected.items():
+                if field.startswith("metric.label."):
+                    key = field.removeprefix("metric.label.")
+                    found += [(policy["displayName"], key, value) for value in term.values]
+    for chart in data_sets():
+        if metric_name(chart, defined) == name:
+            found += [
+                (chart.title, key, value)
+                for key, op, value in chart.selected
+                if key != "monitored_resource" and op in ("=", "!=")
+            ]
+    return found
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -32,6 +32,7 @@ from firebase_functions import logger
 from google.api_core import exceptions as gexc
 
 from keyloop import KeyloopError, KeyloopUnavailableError, Slot, Store
+from visn.contract import telemetry
 from visn.infra import clock, db, settings
 from visn.records.namespace import AVAILABILITY_CACHE
 
@@ -132,16 +133,20 @@ def days(
     """Each entry's slots: fresh from the cache (all days read in one round trip), else from
     Keyloop through `fetch`, the misses run by `map_days` (concurrently)."""
     if freshness() <= timedelta(0):  # turned off: nothing could ever be served
+        telemetry.count(cacheHits=0, cacheMisses=len(entries))
         return map_days(lambda i: _direct(fetch, entries[i].day), range(len(entries)))
     try:
         snapshots = _read_all(client, entries)
     except _FIRESTORE_ERRORS as exc:
         logger.warn("availability cache unreadable: asking Keyloop", cause=type(exc).__name__)
+        telemetry.count(cacheHits=0, cacheMisses=len(entries))
         return map_days(lambda i: _direct(fetch, entries[i].day), range(len(entries)))
     now = clock.now()
     states = [_state(snapshots.get(day_id(e.store, e.day)), e) for e in entries]
     outcomes: list[Outcome | None] = [state.slots_if_fresh(now) for state in states]
     misses = [i for i, outcome in enumerate(outcomes) if outcome is None]
+    # Per day: a hit is a fresh entry served; a miss is anything that went to a refresh.
+    telemetry.count(cacheHits=len(entries) - len(misses), cacheMisses=len(misses))
     if misses:
         refreshed = map_days(lambda i: _refresh(client, entries[i], states[i], fetch), misses)
         for i, outcome in zip(misses, refreshed, strict=True):

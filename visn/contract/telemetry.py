@@ -1,13 +1,16 @@
-"""One structured log line per callable invocation, for on-call people and dashboards.
+"""One structured log line per callable invocation, for on-call people and dashboards, and
+one per Keyloop call (wherever it runs).
 
-The line carries the callable, its outcome and reason, the ids involved (supplier, enquiry,
-operation), the Keyloop correlation ids with Keyloop's share of the time, and the total
-time. Never a name, an email, a phone number, a token or a secret: only ids and codes.
+The invocation's line carries the callable, its outcome and reason, the ids involved
+(supplier, enquiry, operation), counts (the availability cache's hits and misses), the Keyloop
+correlation ids with Keyloop's share of the time, and the total time. Never a name, an email,
+a phone number, a token or a secret: only ids, codes, counts and times.
 """
 
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -25,6 +28,8 @@ class _Invocation:
     started: float = field(default_factory=time.monotonic)
     ids: dict[str, str] = field(default_factory=dict)
     keyloop: list[CallRecord] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 _current: contextvars.ContextVar[_Invocation | None] = contextvars.ContextVar(
@@ -48,6 +53,21 @@ def annotate(**ids: str | None) -> None:
         current.ids.update({k: v for k, v in ids.items() if v})
 
 
+def count(**amounts: int) -> None:
+    """Add to counters on the current invocation's line (the availability cache's cacheHits
+    and cacheMisses, for the dashboard's hit rate). Worker threads share the invocation."""
+    current = _current.get()
+    if current is None:
+        return
+    with current.lock:
+        for key, amount in amounts.items():
+            current.counts[key] = current.counts.get(key, 0) + amount
+
+
+# One line per Keyloop call, wherever it runs (callables, reconciler, sync, events): the
+# dashboard's Keyloop latency and error rate by operation (ops/metrics/visn_keyloop_call_ms).
+KEYLOOP_CALL_MESSAGE = "keyloop call finished"
+
 # A stable message an alert can match (ops/, docs/operations.md): Keyloop refused our client
 # credentials (token 400/401/403) or our app's entitlement to the API (401 "no API product").
 # Logged wherever a Keyloop call runs, the callables and the reconciler alike.
@@ -61,6 +81,14 @@ def record_keyloop_call(call: CallRecord) -> None:
     current = _current.get()
     if current is not None:
         current.keyloop.append(call)
+    logger.info(
+        KEYLOOP_CALL_MESSAGE,
+        operation=call.operation,
+        status=call.status,
+        outcome=call.outcome,
+        ms=round(call.elapsed_ms, 1),
+        correlationId=call.correlation_id,
+    )
     # Once per refusal: a call whose token was refused failed too, but Keyloop never saw it.
     if call.outcome in _REFUSALS and call.status is not None:
         logger.error(
@@ -83,6 +111,7 @@ def finish(outcome: str, reason: str | None) -> None:
         outcome=outcome,
         reason=reason,
         **current.ids,
+        **current.counts,
         keyloopCalls=[
             {
                 "operation": c.operation,

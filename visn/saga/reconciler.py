@@ -35,7 +35,7 @@ from keyloop import KeyloopError
 from visn.infra import clock, db
 from visn.infra.clients import firestore_client, keyloop_client
 from visn.records import enquiries, enquiry_numbers, retention, store_record
-from visn.saga import compensations
+from visn.saga import backlog, compensations
 from visn.saga.cancel import settle_cancelled
 from visn.saga.compensations import COMPENSATIONS, CompensationStatus
 from visn.saga.operations import OPERATIONS, OpStatus
@@ -134,7 +134,7 @@ def reconcile(settings: ReconcilerSettings | None = None) -> RunReport:
                 work(snapshot)
             except Exception as exc:
                 _item_failed(report, kind, snapshot.id, exc)
-    logger.info("reconciler run finished", **report.as_dict())
+    logger.info("reconciler run finished", **report.as_dict(), **backlog.waiting(client))
     if report.queries_failed:
         raise ReconcilerIncomplete(report)
     return report
