@@ -81,7 +81,9 @@ def holds(hits: HitBurst) -> bool:
     return hits.share >= TARGET and not hits.failures and not hits.keyloop_calls
 
 
-def rows(hits: HitBurst, ok: bool) -> list[Row]:
+def rows(hits: HitBurst, ok: bool, uncached: tuple[float, float] | None) -> list[Row]:
+    """`uncached`: figure 7's one call alone (latency added, ms) with the same THREADS, for a
+    row that sets the hits' burst against one Keyloop round trip."""
     problems = [
         f"{hits.failures} FAILED" if hits.failures else "",
         f"{hits.keyloop_calls} MISSES" if hits.keyloop_calls else "",
@@ -102,7 +104,19 @@ def rows(hits: HitBurst, ok: bool) -> list[Row]:
             "",
             "",
         ),
-    ]
+    ] + (
+        []
+        if uncached is None
+        else [
+            (
+                f"   one uncached call (7., +{uncached[0]:g} ms) / the hits' burst",
+                f"{uncached[1] / hits.wall_ms:.3f}",
+                f"({uncached[1]:.1f} ms / {hits.wall_ms:.0f} ms)",
+                "",
+                "",
+            )
+        ]
+    )
 
 
 def to_json(hits: HitBurst) -> dict[str, Any]:
