@@ -91,7 +91,7 @@ system-deps:
 
 test: lint typecheck pytest
 
-# The booking path against its physical limit and the flow it replaces (README: Benchmark).
+# The booking path against its physical limit and the flow it replaces (bench/README.md).
 # Only the Python half of `setup`: the npm tools are not used, and `npm ci` alone takes
 # 1.5 min of the 3 the benchmark may take on a fresh clone.
 bench: $(VENV)/.installed

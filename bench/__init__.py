@@ -1,4 +1,4 @@
 """`make bench`: the booking path against its physical limit and against the flow it replaces.
 
-`python -m bench.run --help`; the README's "Benchmark" section has the figures.
+`python -m bench.run --help`; bench/README.md has the method and today's figures.
 """

@@ -27,6 +27,20 @@ def p95(values: Sequence[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
+def keyloop_ceiling() -> int:
+    """KEYLOOP_MAX_CONCURRENT_CALLS as the functions read it (this environment, else the
+    param's default): Keyloop requests one instance has in flight at once."""
+    from visn.infra import settings
+
+    return int(settings.KEYLOOP_MAX_CONCURRENT_CALLS.value)
+
+
+def waves(callers: int, ceiling: int) -> int:
+    """Keyloop round trips `callers` concurrent uncached calls need at best: the ceiling lets
+    `ceiling` of them wait on Keyloop at once, the rest queue behind them."""
+    return math.ceil(callers / ceiling)
+
+
 def timed(function: Callable[[], T]) -> tuple[float, T]:
     """Seconds `function` took, and what it returned."""
     started = time.perf_counter()

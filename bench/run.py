@@ -108,7 +108,13 @@ def _measure(
     )
     served = server.measure(stack, plan, args.server_latency_ms, args.callers, log_dir)
     stack.post("latency", {"ms": args.latency_ms})
-    from . import cache
+    from . import cache, served_hits
+
+    say(
+        f"9. {args.callers} concurrent cache-hit getAvailability views served by "
+        f"functions-framework, THREADS={server.deployed_threads()}"
+    )
+    hits = served_hits.measure(stack, plan, args.callers, log_dir)
 
     say(
         f"8. the availability cache: hits at +{'/'.join(f'{x:g}' for x in cache.HIT_LATENCIES_MS)} "
@@ -134,6 +140,7 @@ def _measure(
         imports,
         served,
         cached,
+        hits,
     )
 
 
@@ -160,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         help="timed warm getAvailability calls (2.); createBooking gets half, 7-day ranges a "
         "tenth, request counts a twentieth",
     )
-    parser.add_argument("--callers", type=int, default=80, help="concurrent calls in 5.")
+    parser.add_argument("--callers", type=int, default=80, help="concurrent calls in 5., 7., 9.")
     parser.add_argument(
         "--views-window-s",
         type=float,

@@ -5,8 +5,10 @@ The other figures drive the callables inside the benchmark's own process; this o
 Cloud Run runs) in its own process group and calls it over real sockets:
 
 - a burst of concurrent calls released together, against one warm call alone: the share of
-  the ideal `callers / single-call latency`, with functions-framework's default threads on
-  our `cpu: 1` (4) and with THREADS from the committed .env (= concurrency), at each latency;
+  the ideal the Keyloop ceiling allows (KEYLOOP_MAX_CONCURRENT_CALLS calls wait on Keyloop at
+  once, so the burst needs at least ceil(callers / ceiling) round trips), with
+  functions-framework's default threads on our `cpu: 1` (4) and with THREADS from the
+  committed .env (= concurrency), at each latency;
 - CPU milliseconds per warm call in the gunicorn worker (its utime + stime from /proc,
   sequential calls with no added latency, so the figure is CPU only);
 - where that CPU goes: py-spy samples of the worker, by package of the innermost frame.
@@ -35,12 +37,14 @@ from typing import Any
 from devtools.processes import ProcessGroup, free_port
 
 from .driver import BENCH_USER
+from .measure import keyloop_ceiling, waves
 from .plan import Plan
 from .stack import ROOT, Stack
 
 DEFAULT_THREADS = 4  # functions-framework's default, 4 per CPU, on our cpu: 1
 SERVER_START_TIMEOUT = 60.0
 BURSTS = 3  # per thread count and latency; the figure is their median
+SINGLES = 7  # warm calls made one at a time before the bursts; the figure is their median
 CPU_BATCHES, CPU_CALLS = 5, 200
 SERVER_CPU = min(os.sched_getaffinity(0))  # the server's core; the callers get the rest
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -62,15 +66,20 @@ class BurstRun:
     single_ms: float  # median of warm calls made one at a time
     walls_ms: list[float]  # each burst, first release to last answer
     failures: int
+    waves: int  # Keyloop round trips the ceiling allows the burst at best
 
     @property
     def wall_ms(self) -> float:
         return statistics.median(self.walls_ms)
 
     @property
+    def ideal_ms(self) -> float:
+        return self.waves * self.single_ms
+
+    @property
     def share(self) -> float:
-        """Achieved calls per second over the ideal `callers / single_ms`."""
-        return self.single_ms / self.wall_ms
+        """The ideal burst (`waves` round trips, each one call's latency) over the achieved."""
+        return self.ideal_ms / self.wall_ms
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class Profile:
 class ServerFigures:
     callers: int
     threads: int  # THREADS as deployed (.env)
+    ceiling: int  # KEYLOOP_MAX_CONCURRENT_CALLS, as the served functions read it
     runs: list[BurstRun] = field(default_factory=list)
     cpu_batches_ms: list[float] = field(default_factory=list)  # CPU ms per call, per batch
     cpu_calls: int = 0  # calls per batch
@@ -98,9 +108,16 @@ class ServerFigures:
 class FunctionServer:
     """`functions-framework --target NAME` as Cloud Run starts it, on a free port."""
 
-    def __init__(self, target: str, threads: int, log_dir: Path) -> None:
+    def __init__(
+        self,
+        target: str,
+        threads: int,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        name: str = "",
+    ) -> None:
         self.port = free_port()
-        env = {**os.environ, "THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **(env or {}), "THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
         self.group = ProcessGroup(
             f"functions-framework-{threads}",
             [
@@ -111,7 +128,7 @@ class FunctionServer:
                 "--host=127.0.0.1",
                 f"--port={self.port}",
             ],
-            log_path=log_dir / f"functions-framework-threads-{threads}.log",
+            log_path=log_dir / f"functions-framework-{name or 'threads'}-{threads}.log",
             env=env,
             cwd=ROOT,
         )
@@ -138,6 +155,7 @@ class Caller:
     def __init__(self, port: int, body: bytes, token: str) -> None:
         self.port = port
         self.body = body
+        self.token = token
         self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
@@ -160,8 +178,11 @@ class Caller:
 
 
 @contextlib.contextmanager
-def serving(threads: int, log_dir: Path) -> Iterator[FunctionServer]:
-    server = FunctionServer("getAvailability", threads, log_dir)
+def serving(
+    threads: int, log_dir: Path, env: dict[str, str] | None = None, name: str = ""
+) -> Iterator[FunctionServer]:
+    """getAvailability served; `env` over this process's environment (`name` for its log)."""
+    server = FunctionServer("getAvailability", threads, log_dir, env, name)
     try:
         server.group.wait_until(lambda: _listening(server.port), SERVER_START_TIMEOUT)
         yield server
@@ -179,7 +200,7 @@ def _on_server_cpu() -> list[str]:
 
 
 @contextlib.contextmanager
-def _off_server_cpu() -> Iterator[None]:
+def off_server_cpu() -> Iterator[None]:
     mine = os.sched_getaffinity(0)
     others = mine - {SERVER_CPU}
     if _on_server_cpu() and others:
@@ -193,7 +214,7 @@ def _off_server_cpu() -> Iterator[None]:
 def measure(
     stack: Stack, plan: Plan, latencies_ms: list[float], callers: int, log_dir: Path
 ) -> ServerFigures:
-    with _off_server_cpu():
+    with off_server_cpu():
         return _measure(stack, plan, latencies_ms, callers, log_dir)
 
 
@@ -202,7 +223,8 @@ def _measure(
 ) -> ServerFigures:
     body = json.dumps({"data": plan.availability(1)}).encode()
     token = BENCH_USER.id_token()
-    figures = ServerFigures(callers, deployed_threads())
+    figures = ServerFigures(callers, deployed_threads(), keyloop_ceiling())
+    ideal = waves(callers, figures.ceiling)
     for threads in (DEFAULT_THREADS, figures.threads):
         with serving(threads, log_dir) as server:
             caller = Caller(server.port, body, token)
@@ -210,13 +232,8 @@ def _measure(
                 stack.post("latency", {"ms": latency})
                 for _ in range(3):
                     caller.call()  # token, connections, supplier cache: a warm instance
-                single = statistics.median(_timed(caller.call) for _ in range(7))
-                walls, failures = [], 0
-                for _ in range(BURSTS):
-                    wall, failed = _burst(server.port, body, token, callers)
-                    walls.append(wall * 1000)
-                    failures += failed
-                figures.runs.append(BurstRun(threads, latency, single * 1000, walls, failures))
+                single, walls, failures = single_and_bursts(caller, callers)
+                figures.runs.append(BurstRun(threads, latency, single, walls, failures, ideal))
             if threads == figures.threads:
                 # CPU alone: no added latency, calls one after another.
                 stack.post("latency", {"ms": 0})
@@ -229,6 +246,18 @@ def _measure(
                 figures.profile = _profile(server, caller, log_dir)
             caller.close()
     return figures
+
+
+def single_and_bursts(caller: Caller, callers: int) -> tuple[float, list[float], int]:
+    """One warm call alone (median of SINGLES, ms), then BURSTS bursts (ms each) and their
+    failures."""
+    single = statistics.median(_timed(caller.call) for _ in range(SINGLES))
+    walls, failures = [], 0
+    for _ in range(BURSTS):
+        wall, failed = _burst(caller.port, caller.body, caller.token, callers)
+        walls.append(wall * 1000)
+        failures += failed
+    return single * 1000, walls, failures
 
 
 def _burst(port: int, body: bytes, token: str, callers: int) -> tuple[float, int]:

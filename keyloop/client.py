@@ -242,7 +242,7 @@ class KeyloopClient:
         # Prepared here and sent by the session's adapter (its pool and our retry policy):
         # Session.request/send would merge environment and per-call settings, keep cookies and
         # follow redirects, none of which a Keyloop call uses (trust_env is off; a redirect is
-        # not followed). About a fifth of a Keyloop call's CPU (README: Benchmark, figure 7).
+        # not followed). About a fifth of a Keyloop call's CPU (docs/decisions.md, "CPU cut").
         prepared = requests.Request(
             method, url, headers={**self._session.headers, **headers}, json=body, **kwargs
         ).prepare()
