@@ -308,7 +308,7 @@ def test_a_booking_that_waits_too_long_for_the_counter_books_nothing(
     """Another taker holds this instance's turn at the counter: the wait is bounded, and the
     caller is told to try again before anything is booked."""
     world, h = saga_world, saga_world.harness
-    monkeypatch.setenv("FIRESTORE_TIMEOUT_MS", "500")
+    monkeypatch.setattr("visn.records.enquiry_numbers.TURN_WAIT_SECONDS", 0.5)
     lock = enquiry_numbers._one_taker_per_process
     assert lock.acquire(timeout=5)
     try:

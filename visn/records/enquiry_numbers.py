@@ -39,6 +39,10 @@ COUNT = "count"
 SOURCE = "keyloop-live-diary"
 MAX_SHARDS = 1000  # a guard: ViSN's counter is a small fixed set
 MAX_ATTEMPTS = 10
+# How long a booking waits for this instance's turn at the counter: takers serialise, and the
+# emulator (like Firestore under contention with ViSN's own takers) can hold one for seconds.
+# Well inside the saga's 30 s deadline (visn/saga/deadline.py).
+TURN_WAIT_SECONDS = 10.0
 _pick = random.SystemRandom()
 _one_taker_per_process = threading.Lock()
 

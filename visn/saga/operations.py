@@ -224,7 +224,9 @@ def _write_claim(
         write(batch, None)
         (written,) = batch.commit(**db.call_options())
         return Held(ref.id, attempt, written.update_time)
-    number, results = enquiry_numbers.take_with(client, write, wait_seconds=db.budget_seconds())
+    number, results = enquiry_numbers.take_with(
+        client, write, wait_seconds=enquiry_numbers.TURN_WAIT_SECONDS
+    )
     return Held(ref.id, attempt, results[-1].update_time, number)
 
 
