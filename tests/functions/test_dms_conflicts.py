@@ -150,7 +150,9 @@ def test_a_sync_run_with_one_enquirys_write_failing_handles_the_others(
     made = _book_many(harness, 3)
     for start, _, appointment_id in made:
         moved = start.replace(hour=start.hour + 1)
-        dealer(harness, appointment_id, "move", {"dueInDateTime": f"{moved:%Y-%m-%dT%H:%M:%S}.000Z"})
+        dealer(
+            harness, appointment_id, "move", {"dueInDateTime": f"{moved:%Y-%m-%dT%H:%M:%S}.000Z"}
+        )
     broken = made[1][1]
     real_commit = applying.commit
 
@@ -176,7 +178,8 @@ def test_a_sync_run_with_one_enquirys_write_failing_handles_the_others(
         ("ERROR", broken, "ServiceUnavailable")
     ]
     finished = [x for x in lines if x.get("message") == "dms sync run finished"]
-    assert finished and finished[0]["itemFailures"] == 1
+    assert finished
+    assert finished[0]["itemFailures"] == 1
 
     monkeypatch.setattr(applying, "commit", real_commit)
     again = sync()  # the same moment: only the one that failed is still due
