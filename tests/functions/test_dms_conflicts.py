@@ -15,7 +15,7 @@ from tests.functions.harness import Harness, firestore_outage
 from tests.functions.test_cancel_rearrange import booked
 from tests.functions.test_dms_sync import _book_many
 from tests.functions.test_keyloop_events import answered, dealer, deliveries, enquiry
-from visn.sync import applying
+from visn.sync import applying, readback
 from visn.sync import events as events_module
 from visn.sync.names import EVENT_RECEIPTS
 from visn.sync.polling import ITEM_FAILED_MESSAGE, SyncSettings, sync
@@ -34,7 +34,7 @@ class Interleaving:
         self.committed = {"LIVE": threading.Event(), "CANCELLED": threading.Event()}
         self.reads: list[str] = []
         self._mine = threading.local()
-        real_look, real_commit = events_module.look, applying.commit
+        real_look, real_commit = readback.look, applying.commit
 
         def look(store: Any, appointment_id: str) -> DmsView:
             view = real_look(store, appointment_id)
