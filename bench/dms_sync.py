@@ -9,6 +9,8 @@ with `keyloopEvents` served in this process on a real socket and the sandbox sub
    an appointment to the moment a Firestore listener sees the enquiry's new slot.
 3. **Keyloop calls per sync run** with 500 BOOKED enquiries in the next 14 days: the scheduled
    run (its bound), and a run by hand (`python -m visn sync`, every enquiry).
+4. **Coverage** (issue 21, `bench/dms_coverage.py`): Keyloop reads per scheduled run and per
+   day with every future booking followed, for 500 and 5,000 bookings over 180 days.
 
 Prints a table, and the figures as one JSON object on the last line.
 """
@@ -42,12 +44,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--enquiries", type=int, default=500)
+    parser.add_argument(
+        "--coverage-sizes", default="500,5000", help="future bookings, comma-separated ('' skips)"
+    )
     args = parser.parse_args(argv)
     log_dir = ROOT / "bench" / "results" / "logs"
     with running_stack(args.latency_ms, log_dir) as stack:
         os.environ.update({**stack.environment(), "KEYLOOP_EVENTS_SECRET": SECRET})
         stack.seed_suppliers()
         figures = _measure(stack, args)
+        sizes = tuple(int(n) for n in args.coverage_sizes.split(",") if n.strip())
+        if sizes:
+            from .dms_coverage import measure as coverage
+
+            figures.update(coverage(stack, sizes, args.latency_ms))
     figures["latencyMs"] = args.latency_ms
     for name, value in figures.items():
         print(f"{name:<40} {value}")
@@ -109,7 +119,7 @@ def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         scheduled_s = time.perf_counter() - began
         middle = stack.upstream_counts()
         began = time.perf_counter()
-        by_hand = sync(SyncSettings(max_reads=500, force=True))
+        by_hand = sync(SyncSettings(max_reads=None, force=True))
         by_hand_s = time.perf_counter() - began
         after = stack.upstream_counts()
         return {
@@ -118,7 +128,7 @@ def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             "webhookAnswerMsMedian(not ours)": round(statistics.median(not_ours), 1),
             "dealerChangeToEnquiryMsMedian": round(statistics.median(to_enquiry), 1),
             "dealerChangeToEnquiryMsMax": round(max(to_enquiry), 1),
-            "enquiriesInHorizon": scheduled.in_horizon,
+            "enquiriesConsidered": scheduled.considered,
             "scheduledRun.repairOrderReads": middle["repairOrder"] - before["repairOrder"],
             "scheduledRun.tokenRequests": middle["token"] - before["token"],
             "scheduledRun.leftForNextRun": scheduled.left_for_next_run,

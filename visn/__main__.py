@@ -1,7 +1,7 @@
 """Operator commands, against whatever Firestore and Keyloop the environment names.
 
     python -m visn reconcile [--stuck-after-minutes N] [--max-attempts N]
-    python -m visn sync [--max-reads N] [--horizon-days N]
+    python -m visn sync [--max-reads N] [--horizon-days N]   (default: every future booking)
     python -m visn operations list --state OUTCOME_UNKNOWN|NEEDS_ATTENTION
     python -m visn operations resolve OPID --booked APPOINTMENT_ID | --not-booked
     python -m visn suppliers validate FILE.json
@@ -46,14 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sync":
         from visn.sync.polling import SyncSettings, sync
 
-        # By hand: every BOOKED enquiry in the horizon now, whatever its interval.
-        synced = sync(
-            SyncSettings(
-                horizon=timedelta(days=args.horizon_days), max_reads=args.max_reads, force=True
-            )
-        )
+        # By hand: every future BOOKED enquiry (in the horizon, if one is given) now,
+        # whatever its interval, nearest first; unbounded unless --max-reads says otherwise.
+        horizon = timedelta(days=args.horizon_days) if args.horizon_days else None
+        synced = sync(SyncSettings(horizon=horizon, max_reads=args.max_reads, force=True))
         print(json.dumps(synced.as_dict()))
-        return 1 if synced.failed else 0
+        return 1 if synced.failed or synced.item_failures else 0
     if args.command == "operations":
         return _operations(args)
     if args.command == "suppliers":
@@ -101,13 +99,21 @@ def _parser() -> argparse.ArgumentParser:
 
     sync = commands.add_parser(
         "sync",
-        help="re-read from Keyloop every BOOKED enquiry due in the horizon now, and apply "
-        "what the dealer changed (as syncDmsBookings does, without its intervals)",
+        help="re-read from Keyloop every future BOOKED enquiry now, nearest first, and apply "
+        "what the dealer changed (as syncDmsBookings does, without its intervals and bound)",
     )
     sync.add_argument(
-        "--max-reads", type=_positive, default=500, help="Keyloop reads at most (default 500)"
+        "--max-reads",
+        type=_positive,
+        default=None,
+        help="Keyloop reads at most (default: no bound, one per future booking)",
     )
-    sync.add_argument("--horizon-days", type=_positive, default=14)
+    sync.add_argument(
+        "--horizon-days",
+        type=_positive,
+        default=None,
+        help="only slots within this many days (default: every future booking)",
+    )
 
     suppliers = commands.add_parser(
         "suppliers", help="check and import supplier files (docs/suppliers.md)"

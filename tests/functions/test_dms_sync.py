@@ -26,6 +26,7 @@ from tests.functions.test_keyloop_events import answered, dealer, enquiry
 from tests.saga.invariants import World, violations
 from visn.sync.names import SYNC_CHECKS
 from visn.sync.polling import SyncSettings, interval_for, sync
+from visn.sync.schedule import STATE_ID, next_due
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "3f0c6a52-6f7e-4d4b-9b1e-0a0000000001"
@@ -59,9 +60,9 @@ def test_a_dropped_event_is_caught_by_python_m_visn_sync(
             )
         },
     }
-    # Its own process runs on the real clock: the booked day is within 60 days of it.
+    # Its own process runs on the real clock; by default it reads every future booking.
     done = subprocess.run(
-        [sys.executable, "-m", "visn", "sync", "--horizon-days", "60"],
+        [sys.executable, "-m", "visn", "sync"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -79,14 +80,22 @@ def test_a_dropped_event_is_caught_by_python_m_visn_sync(
         assert secret not in done.stdout + done.stderr
 
 
-def test_intervals_are_shorter_closer_to_the_day() -> None:
+def test_intervals_are_shorter_closer_to_the_day_and_never_over_a_day() -> None:
     now = FROZEN_NOW
     assert interval_for(now + timedelta(hours=3), now) == timedelta(minutes=30)
     assert interval_for(now + timedelta(days=4), now) == timedelta(hours=2)
     assert interval_for(now + timedelta(days=12), now) == timedelta(hours=6)
-    assert min(interval_for(now + timedelta(hours=h), now) for h in range(1, 400)) >= timedelta(
-        minutes=30
-    )
+    assert interval_for(now + timedelta(days=40), now) == timedelta(hours=12)
+    assert interval_for(now + timedelta(days=400), now) == timedelta(hours=24)
+    every = [interval_for(now + timedelta(hours=h), now) for h in range(1, 24 * 400)]
+    assert min(every) == timedelta(minutes=30)
+    assert max(every) == timedelta(hours=24)
+    assert every == sorted(every)  # further ahead, never more often
+    # The next look is due by the class the slot is in by then: 49 h ahead, looked at now, is
+    # due in 30 minutes (then within 48 h), not in the 2 h of its class now.
+    assert next_due(now + timedelta(hours=48, minutes=20), now) == now + timedelta(minutes=30)
+    assert next_due(now + timedelta(days=61), now) == now + timedelta(hours=24)
+    assert next_due(now + timedelta(days=60, hours=6), now) == now + timedelta(hours=12)
 
 
 def _book_many(harness: Harness, count: int) -> list[tuple[datetime, str, str]]:
@@ -166,14 +175,16 @@ def test_the_sync_keeps_within_its_bound_with_500_booked_enquiries(
     counts = harness.upstream_counts()
     assert counts["repairOrder"] - before["repairOrder"] == 100 == first.keyloop_reads
     assert counts["token"] - before["token"] <= 1
-    assert first.in_horizon == len(in_horizon)
-    assert first.left_for_next_run == len(in_horizon) - 100
-    looked = set(harness.docs(SYNC_CHECKS))
-    assert looked == {e for _, e in in_horizon[:100]}  # nearest first
+    assert first.full_sweep
+    assert first.considered == len(made)
+    assert first.left_for_next_run == len(made) - 100
+    assert looked_at(harness) == {e for _, e in in_horizon[:100]}  # nearest first
 
     second = sync(SyncSettings(max_reads=100))  # same moment: the next 100, none again
+    assert not second.full_sweep  # found by their records (due), not by reading every booking
     assert second.keyloop_reads == 100
-    assert set(harness.docs(SYNC_CHECKS)) == {e for _, e in in_horizon[:200]}
+    assert second.considered == len(made) - 100
+    assert looked_at(harness) == {e for _, e in in_horizon[:200]}
 
     # 31 minutes on: those within 48 h are due again, the rest not yet.
     later = FROZEN_NOW + timedelta(minutes=31)
@@ -184,8 +195,124 @@ def test_the_sync_keeps_within_its_bound_with_500_booked_enquiries(
     assert third.keyloop_reads == third.due
     assert third.outcomes == {"UNCHANGED": third.due}
 
-    by_hand = sync(SyncSettings(max_reads=500, force=True))
-    assert by_hand.keyloop_reads == len(in_horizon) == by_hand.due
+    by_hand = sync(SyncSettings(max_reads=None, force=True))
+    assert by_hand.keyloop_reads == len(made) == by_hand.due
+
+
+def looked_at(harness: Harness) -> set[str]:
+    """The enquiries the sync has looked at (their records carry `checkedAt`)."""
+    return {i for i, r in harness.docs(SYNC_CHECKS).items() if i != STATE_ID and "checkedAt" in r}
+
+
+def test_a_booking_two_months_out_brought_forward_is_corrected_by_the_next_run_due_for_it(
+    harness: Harness, events: EventsEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = harness.call(
+        "createBooking", booking(slot={"start": "2027-03-08T09:00:00+00:00"})
+    ).result  # 63 days out: looked at once a day
+    answered(harness, 1)
+    now = FROZEN_NOW
+    first = sync()
+    assert (first.looked, first.outcomes) == (1, {"UNCHANGED": 1})
+    record = harness.doc(SYNC_CHECKS, created["enquiryId"])
+    assert record is not None
+    assert record["dueAt"] == now + timedelta(hours=24)
+
+    # The dealer brings it forward to three days out; that event is dropped.
+    harness.sandbox_post("events", {"drop": 1})
+    dealer(harness, created["appointmentId"], "move", {"dueInDateTime": "2027-01-07T10:00:00.000Z"})
+    wait_for(lambda: harness.sandbox_get("events")["deliveries"][-1]["outcome"] == "dropped")
+    before = reads(harness)
+    for minutes in range(10, 24 * 60, 10):  # every scheduled run of the day: not yet due
+        monkeypatch.setattr("visn.infra.clock.now", lambda m=minutes: now + timedelta(minutes=m))
+        assert sync().looked == 0, minutes
+    assert reads(harness) == before  # not one Keyloop read meanwhile
+    assert enquiry(harness, created["enquiryId"])["slot"]["start"] == created["slot"]["start"]
+
+    due_run = now + timedelta(hours=24)
+    monkeypatch.setattr("visn.infra.clock.now", lambda: due_run)
+    report = sync()
+    assert (report.looked, report.outcomes) == (1, {"MOVED": 1})
+    after = enquiry(harness, created["enquiryId"])
+    assert after["slot"]["start"] == "2027-01-07T10:00:00+00:00"
+    assert (after["history"][-1]["action"], after["history"][-1]["via"]) == ("MOVED_IN_DMS", "SYNC")
+    # Now 49 h ahead: next looked at in 2 h, the class it is in now.
+    record = harness.doc(SYNC_CHECKS, created["enquiryId"])
+    assert record is not None
+    assert record["dueAt"] == due_run + timedelta(hours=2)
+
+
+def test_every_future_booking_is_looked_at_within_a_day(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day of scheduled runs over bookings from tomorrow to six months out: each is looked
+    at, at least once a day, and as often as its class says."""
+    made = _book_spread(harness, days=(1, 3, 10, 30, 93, 170))
+    looks: dict[str, int] = dict.fromkeys((e for _, e, _ in made), 0)
+    for run in range(0, 24 * 6 + 1):  # 24 h of runs, every 10 minutes, and the next
+        at = FROZEN_NOW + timedelta(minutes=10 * run)
+        monkeypatch.setattr("visn.infra.clock.now", lambda at=at: at)
+        report = sync()
+        for enquiry_id in looked_at_this_run(harness, at):
+            looks[enquiry_id] += 1
+        assert report.failed == 0
+    by_days = {days: looks[e] for (days, e, _) in made}
+    # Runs at 0 h to 24 h, both ends counted: 1 day ahead every 30 min (49 looks); 3 days
+    # every 2 h (13); 10 days every 6 h (5); 30 days every 12 h (3); 93 and 170 days daily (2).
+    assert by_days == {1: 49, 3: 13, 10: 5, 30: 3, 93: 2, 170: 2}, by_days
+
+
+def looked_at_this_run(harness: Harness, at: datetime) -> set[str]:
+    return {
+        i
+        for i, r in harness.docs(SYNC_CHECKS).items()
+        if i != STATE_ID and r.get("checkedAt") == at
+    }
+
+
+def _book_spread(harness: Harness, days: tuple[int, ...]) -> list[tuple[int, str, str]]:
+    """One booking `d` days out at 10:00 UTC for each d, straight into the sandbox and as
+    createBooking writes the enquiry. Returns (days, enquiry id, appointment id)."""
+    client = KeyloopClient(
+        KeyloopSettings(harness.sandbox.url), StaticCredentials("sandbox-client", "sandbox-secret")
+    )
+    made: list[tuple[int, str, str]] = []
+    try:
+        for ahead in days:
+            start = FROZEN_NOW.replace(hour=10) + timedelta(days=ahead)
+            appointment = client.create_appointment(
+                STORE,
+                NewAppointment(
+                    external_reference=f"op-{ahead}",
+                    due_in=start,
+                    service_product_ids=(SERVICE,),
+                    given_name="A",
+                    family_name="B",
+                    license_plate="AB12CDE",
+                ),
+            )
+            enquiry_id = f"enq-{ahead:03d}"
+            harness.db.collection("enquiries").document(enquiry_id).set(
+                {
+                    "customerId": "cust-a",
+                    "supplierId": UK_SUPPLIER,
+                    "status": "BOOKED",
+                    "slot": {"start": start.isoformat(), "end": None},
+                    "dms": {
+                        "provider": "KEYLOOP",
+                        "appointmentId": appointment.appointment_id,
+                        "enterpriseId": STORE.enterprise_id,
+                        "storeId": STORE.store_id,
+                        "localTimeZone": None,
+                    },
+                    "history": [],
+                    "updatedAt": FROZEN_NOW,
+                }
+            )
+            made.append((ahead, enquiry_id, appointment.appointment_id))
+    finally:
+        client.close()
+    return made
 
 
 def _race_once(harness: Harness, i: int) -> str:

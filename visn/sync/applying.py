@@ -1,13 +1,17 @@
 """Applying what the DMS says to the enquiry: one conditional write, one history entry.
 
 The write is conditional on the version of the enquiry that was read before the DMS was
-asked, so a callable changing the same enquiry at the same moment is never overwritten: the
-write loses (CONFLICT), and the next look (a later event, or the polling sync) settles it.
+asked, so a callable changing the same enquiry at the same moment is never overwritten. A
+write that loses is not dropped: `settle` reads the enquiry again, asks the DMS again (the
+view read before may be older than what the winner wrote) and decides again, a bounded
+number of times; only then is the answer CONFLICT (an event then asks Keyloop to redeliver).
 A change we made ourselves reads back as what the enquiry already says, so it writes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -25,6 +29,9 @@ from visn.records.suppliers import DEFAULT_TIMEZONE, suppliers
 from visn.sync.readback import DmsState, DmsView
 
 DMS_ACTOR = "DMS"  # `by` of the history entries the DMS causes
+# Tries of read-decide-write before giving up (CONFLICT): each lost write means another
+# writer committed in between, so a third loss in a row is a hot enquiry, not bad luck.
+SETTLE_ATTEMPTS = 3
 
 
 class HistoryEvent(StrEnum):
@@ -39,11 +46,32 @@ class Outcome(StrEnum):
     MOVED = "MOVED"
     CANCELLED = "CANCELLED"
     COMPLETED = "COMPLETED"
-    CONFLICT = "CONFLICT"  # changed meanwhile; the next look settles it
+    CONFLICT = "CONFLICT"  # lost every conditional write `settle` tried; not applied
 
     @property
     def changed(self) -> bool:
         return self in (Outcome.MOVED, Outcome.CANCELLED, Outcome.COMPLETED)
+
+
+def settle(
+    client: Client, snapshot: Any, read: Callable[[], DmsView], *, via: str
+) -> tuple[Outcome, DmsView]:
+    """Read the DMS (`read`, one Keyloop read) and apply it to the enquiry `snapshot` (read
+    before it); after a lost write, read the enquiry and the DMS again and apply again, at most
+    SETTLE_ATTEMPTS times in all. Returns the outcome and the view last applied. Raises what
+    `read` or Firestore raise (the caller counts those)."""
+    view = read()
+    for attempt in range(1, SETTLE_ATTEMPTS + 1):
+        outcome = apply(client, snapshot, view, via=via)
+        if outcome is not Outcome.CONFLICT or attempt == SETTLE_ATTEMPTS:
+            return outcome, view
+        snapshot = snapshot.reference.get(**db.call_options())
+        if not snapshot.exists:
+            return Outcome.NOT_BOOKED, view
+        if (snapshot.to_dict() or {}).get("status") != EnquiryStatus.BOOKED:
+            return Outcome.NOT_BOOKED, view  # settled by the winner: no need to ask the DMS
+        view = read()
+    return Outcome.CONFLICT, view  # not reached: the loop returns on its last attempt
 
 
 def apply(client: Client, snapshot: Any, view: DmsView, *, via: str) -> Outcome:
@@ -91,10 +119,15 @@ def apply(client: Client, snapshot: Any, view: DmsView, *, via: str) -> Outcome:
         availability_cache.slot_days(enquiry.get("slot"), fields.get("slot")),
     )
     try:
-        batch.commit(**db.call_options())
+        commit(batch)
     except gexc.FailedPrecondition:
         return Outcome.CONFLICT
     return outcome
+
+
+def commit(batch: Any) -> None:
+    """The conditional write (its own function so tests can order concurrent writers)."""
+    batch.commit(**db.call_options())
 
 
 def _moved_slot(enquiry: dict[str, Any], view: DmsView) -> dict[str, Any] | None:
@@ -130,17 +163,29 @@ def _zone(supplier_id: Any) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TIMEZONE)
 
 
-def lookup(client: Client, appointment_id: str, store: tuple[str, str] | None) -> Any | None:
-    """Our enquiry booked on that Keyloop appointment (in that store, when the event names
-    one), or None: an appointment that is not ours, or no longer ours after a rearrange."""
+@dataclass(frozen=True)
+class Found:
+    """Our enquiry on an appointment (None: not ours), and whether the event's store differs
+    from the enquiry's (`store_mismatch`: the enquiry is not touched)."""
+
+    snapshot: Any | None
+    store_mismatch: bool = False
+
+
+def lookup(client: Client, appointment_id: str, store: tuple[str, str] | None) -> Found:
+    """Our enquiry booked on that Keyloop appointment, or none: an appointment that is not
+    ours, or no longer ours after a rearrange. When the event names a store, the enquiry must
+    be in it; an enquiry on that appointment in another store is a mismatch."""
     query = client.collection(enquiries.ENQUIRIES).where(
         filter=_field("dms.appointmentId", "==", appointment_id)
     )
+    others = 0
     for snapshot in query.limit(5).stream(**db.call_options()):
         dms = (snapshot.to_dict() or {}).get("dms") or {}
-        if store is None or (dms.get("enterpriseId"), dms.get("storeId")) == store:
-            return snapshot
-    return None
+        if store is None or (str(dms.get("enterpriseId")), str(dms.get("storeId"))) == store:
+            return Found(snapshot)
+        others += 1
+    return Found(None, store_mismatch=others > 0)
 
 
 def _field(path: str, op: str, value: Any) -> Any:

@@ -5,12 +5,21 @@ read back from Keyloop, so a forged or replayed event can at most cause a read, 
 order events arrive in does not matter. Answers (docs/api.md, "Keyloop events"):
 
 - 401 without the right `x-api-key`; 405 for anything but POST; 400 for a body that is not a
-  CloudEvent (structured mode, JSON, specversion 1.0, with id, source and type);
+  CloudEvent (structured mode: JSON with specversion 1.0, id, source and type; or binary
+  mode: those as `ce-*` headers and a JSON body as the data);
 - 204 for every well-formed event: applied, unchanged, ignored (no repair order id), not ours
-  (no enquiry on that appointment: nothing is written), or a duplicate (the event id was
-  seen, `liveDiary_keyloopEventReceipts`);
-- 503 when Keyloop or Firestore could not be asked: the receipt is taken back, so Keyloop's
-  redelivery is looked at afresh (and the polling sync catches what is never redelivered).
+  (no enquiry on that appointment: nothing is written), a duplicate (the event id was seen,
+  `liveDiary_keyloopEventReceipts`), or a store mismatch (the event names a store other than
+  the enquiry's, or two stores: nothing is read or written, a WARNING is logged);
+- 503 when Keyloop or Firestore could not be asked, or the change lost every conditional
+  write it tried (CONFLICT): the receipt is taken back, so Keyloop's redelivery is looked at
+  afresh (and the polling sync catches what is never redelivered). A receipt is kept only
+  when the change was applied or found already applied.
+
+The store is read from `data.context {enterpriseId, storeId}` (Keyloop's subscriber API) or
+from the CloudEvent extension attributes `enterpriseid` and `storeid` (top-level in structured
+mode, `ce-enterpriseid`/`ce-storeid` headers in binary mode), as a Keyloop partner reads it;
+the repair order from `data.repairOrderId` or `data.RepairOrderId`.
 
 Applied in the request, not through a Cloud Tasks queue: docs/decisions.md says why.
 """
@@ -33,7 +42,7 @@ from keyloop import KeyloopError
 from visn.infra import clock, db, settings
 from visn.infra.clients import firestore_client
 from visn.records.store_record import store_from
-from visn.sync.applying import apply, lookup
+from visn.sync.applying import Outcome, lookup, settle
 from visn.sync.names import EVENT_RECEIPTS
 from visn.sync.readback import look
 
@@ -59,6 +68,7 @@ class Notice:
     type: str
     repair_order_id: str | None
     store: tuple[str, str] | None
+    stores_disagree: bool = False  # data.context and the extension attributes name two stores
 
 
 class NotACloudEventError(ValueError):
@@ -89,20 +99,15 @@ def _handle(
     if not _authorised(headers.get(API_KEY_HEADER)):
         return Answer(401, "UNAUTHORISED"), None, None
     try:
-        notice = parse(body, content_type)
+        notice = parse(body, content_type, headers)
     except NotACloudEventError:
         return Answer(400, "NOT_A_CLOUDEVENT"), None, None
     if notice.repair_order_id is None:
         return Answer(204, "IGNORED"), notice, None
     client = firestore_client()
-    try:
-        # First whether it is ours at all: a dealer's DMS sends events for every repair order,
-        # and those not ours cost one query, no write.
-        snapshot = lookup(client, notice.repair_order_id, notice.store)
-    except (gexc.GoogleAPIError, gexc.RetryError) as exc:
-        return Answer(503, f"RETRY_LATER:{type(exc).__name__}"), notice, None
-    if snapshot is None:
-        return Answer(204, "NOT_OURS"), notice, None
+    refused, snapshot = _ours(client, notice)
+    if refused is not None:
+        return refused, notice, None
     receipt = client.collection(EVENT_RECEIPTS).document(receipt_id(notice))
     try:
         receipt.create(
@@ -121,8 +126,8 @@ def _handle(
         return Answer(503, f"RETRY_LATER:{type(exc).__name__}"), notice, snapshot.id
     try:
         dms = (snapshot.to_dict() or {}).get("dms") or {}
-        view = look(store_from(dms), notice.repair_order_id)
-        outcome = apply(client, snapshot, view, via="EVENT")
+        store, order_id = store_from(dms), notice.repair_order_id
+        outcome, _ = settle(client, snapshot, lambda: look(store, order_id), via="EVENT")
     except (KeyloopError, gexc.GoogleAPIError, gexc.RetryError) as exc:
         _take_back(receipt)
         return Answer(503, f"RETRY_LATER:{type(exc).__name__}"), notice, snapshot.id
@@ -131,18 +136,53 @@ def _handle(
         _take_back(receipt)
         logger.error("keyloop event failed unexpectedly", error=type(exc).__name__)
         return Answer(500, "INTERNAL"), notice, snapshot.id
+    if outcome is Outcome.CONFLICT:
+        # Lost every write it tried: not applied, so not received either (Keyloop redelivers).
+        _take_back(receipt)
+        return Answer(503, "RETRY_LATER:CONFLICT"), notice, snapshot.id
     return Answer(204, outcome.value), notice, snapshot.id
 
 
-def parse(body: bytes, content_type: str | None) -> Notice:
-    """The notice in a structured-mode CloudEvent; NotACloudEventError for anything else."""
+def _ours(client: Any, notice: Notice) -> tuple[Answer | None, Any]:
+    """Our enquiry on the event's repair order, or the answer when there is none to apply to.
+    First whether it is ours at all: a dealer's DMS sends events for every repair order, and
+    those not ours cost one query, no write."""
+    assert notice.repair_order_id is not None  # noqa: S101 (the caller answered IGNORED)
+    if notice.stores_disagree:
+        _mismatch(notice)
+        return Answer(204, "STORE_MISMATCH"), None
+    try:
+        found = lookup(client, notice.repair_order_id, notice.store)
+    except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+        return Answer(503, f"RETRY_LATER:{type(exc).__name__}"), None
+    if found.store_mismatch:
+        _mismatch(notice)
+        return Answer(204, "STORE_MISMATCH"), None
+    if found.snapshot is None:
+        return Answer(204, "NOT_OURS"), None
+    return None, found.snapshot
+
+
+def parse(body: bytes, content_type: str | None, headers: Any = None) -> Notice:
+    """The notice in a CloudEvent, structured or binary mode; NotACloudEventError for
+    anything else. Binary mode is told by a `ce-specversion` header (CloudEvents HTTP
+    binding); its body, the event's data, must then be JSON."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in _JSON_TYPES or len(body) > _MAX_BODY:
         raise NotACloudEventError("not a JSON CloudEvent")
+    binary = headers is not None and headers.get("ce-specversion") is not None
     try:
-        event = json.loads(body)
+        decoded = json.loads(body) if body or not binary else None
     except (ValueError, RecursionError):
         raise NotACloudEventError("not JSON") from None
+    if binary:
+        event: Any = {
+            key: headers.get(f"ce-{key}")
+            for key in ("specversion", "id", "source", "type", "enterpriseid", "storeid")
+        }
+        event["data"] = decoded
+    else:
+        event = decoded
     if not isinstance(event, dict) or event.get("specversion") != "1.0":
         raise NotACloudEventError("not a CloudEvent 1.0")
     for key in ("id", "source", "type"):
@@ -153,12 +193,21 @@ def parse(body: bytes, content_type: str | None) -> Notice:
         data = {}
     order_id = data.get("repairOrderId", data.get("RepairOrderId"))
     valid = isinstance(order_id, str) and _ID.fullmatch(order_id) is not None
+    named = {
+        store
+        for store in (
+            _store(data.get("context")),
+            _store({"enterpriseId": event.get("enterpriseid"), "storeId": event.get("storeid")}),
+        )
+        if store is not None
+    }
     return Notice(
         event_id=event["id"][:200],
         source=event["source"][:500],
         type=event["type"][:200],
         repair_order_id=order_id if valid else None,
-        store=_store(data.get("context")),
+        store=next(iter(named)) if len(named) == 1 else None,
+        stores_disagree=len(named) > 1,
     )
 
 
@@ -174,6 +223,16 @@ def _store(context: Any) -> tuple[str, str] | None:
     if isinstance(enterprise, str | int) and isinstance(store, str) and store:
         return str(enterprise), store
     return None
+
+
+def _mismatch(notice: Notice) -> None:
+    # Ids only: which event, which repair order, and whether it named two stores itself.
+    logger.warn(
+        "keyloop event names another store: not applied",
+        eventId=notice.event_id,
+        repairOrderId=notice.repair_order_id,
+        storesDisagree=notice.stores_disagree,
+    )
 
 
 def _authorised(given: str | None) -> bool:
