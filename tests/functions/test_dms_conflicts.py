@@ -15,11 +15,12 @@ from tests.functions.harness import Harness, firestore_outage
 from tests.functions.test_cancel_rearrange import booked
 from tests.functions.test_dms_sync import _book_many
 from tests.functions.test_keyloop_events import answered, dealer, deliveries, enquiry
-from visn.sync import applying, readback
+from visn.records import dms_view as readback
+from visn.records.dms_view import DmsView
+from visn.sync import applying
 from visn.sync import events as events_module
 from visn.sync.names import EVENT_RECEIPTS
 from visn.sync.polling import ITEM_FAILED_MESSAGE, SyncSettings, sync
-from visn.sync.readback import DmsView
 
 GATE_TIMEOUT = 20.0
 

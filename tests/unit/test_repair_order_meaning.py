@@ -1,4 +1,4 @@
-"""`visn.sync.readback.view_of`: a repair order's meaning, every branch, and what it logs.
+"""`visn.records.dms_view.view_of`: a repair order's meaning, every branch, and what it logs.
 
 The rules are Keyloop's own adapter's (after "Changes made from dry run", shared/keyloop-api.md)
 with our one departure: a repair order listing no labour items is judged by its status alone."""
@@ -12,8 +12,8 @@ import pytest
 
 from keyloop import RepairOrder
 from keyloop.repair_orders import RepairOrderShapeError, parse_repair_order
-from visn.sync import readback
-from visn.sync.readback import DmsState, view_of
+from visn.records import dms_view as readback
+from visn.records.dms_view import DmsState, view_of
 
 DUE = datetime(2027, 1, 12, 9, tzinfo=UTC)
 

@@ -8,6 +8,8 @@ from google.cloud.firestore import Client
 
 from keyloop import KeyloopError, Store
 from visn.infra.clients import keyloop_client
+from visn.records import dms_view
+from visn.records.dms_view import DmsState
 from visn.saga import compensations, operations
 from visn.saga.operations import Held, OpStatus
 
@@ -87,5 +89,4 @@ def _summary(
 def cancelled_in_dms(store: Store, appointment_id: str) -> bool:
     """Read the appointment back (its repair order): gone, or cancelled. Raises KeyloopError
     when the DMS cannot say."""
-    order = keyloop_client().get_repair_order(store, appointment_id)
-    return order is None or order.status == "CANCELLED"
+    return dms_view.look(store, appointment_id).state is DmsState.CANCELLED

@@ -24,9 +24,9 @@ from visn.availability import cache as availability_cache
 from visn.contract.slots import iso
 from visn.infra import clock, db
 from visn.records import enquiries
+from visn.records.dms_view import DmsState, DmsView
 from visn.records.enquiries import EnquiryStatus
 from visn.records.suppliers import DEFAULT_TIMEZONE, suppliers
-from visn.sync.readback import DmsState, DmsView
 
 DMS_ACTOR = "DMS"  # `by` of the history entries the DMS causes
 # Tries of read-decide-write before giving up (CONFLICT): each lost write means another

@@ -41,10 +41,10 @@ from google.api_core import exceptions as gexc
 from keyloop import KeyloopError
 from visn.infra import clock, db, settings
 from visn.infra.clients import firestore_client
+from visn.records.dms_view import look
 from visn.records.store_record import store_from
 from visn.sync.applying import Outcome, lookup, settle
 from visn.sync.names import EVENT_RECEIPTS
-from visn.sync.readback import look
 
 API_KEY_HEADER = "x-api-key"
 RECEIPT_TTL = timedelta(days=7)  # Keyloop's redeliveries are over well within this (assumed)

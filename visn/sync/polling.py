@@ -25,11 +25,11 @@ from google.cloud.firestore import DELETE_FIELD
 from keyloop import KeyloopError
 from visn.infra import clock
 from visn.infra.clients import firestore_client
+from visn.records.dms_view import DmsView, look
 from visn.records.enquiries import EnquiryStatus
 from visn.records.store_record import store_from
 from visn.sync import schedule
 from visn.sync.applying import Outcome, settle
-from visn.sync.readback import DmsView, look
 from visn.sync.schedule import interval_for
 
 __all__ = ["MAX_READS_PER_RUN", "SyncReport", "SyncSettings", "interval_for", "sync"]

@@ -1,5 +1,6 @@
 """What the DMS says about one of our appointments now: its repair order, read back, and
-what it means (`view_of`, the one place that decides; docs/decisions.md, "Repair order
+what it means (`view_of`, the one place that decides, for the DMS sync and the saga's cancel
+alike; docs/decisions.md, "Repair order
 meaning and clock changes")."""
 
 from __future__ import annotations
