@@ -27,7 +27,7 @@ BENCH_ARGS ?=
 # The DMS sync's figures (python -m bench.dms_sync --help).
 SYNC_BENCH_ARGS ?=
 
-.PHONY: setup dev test lint typecheck pytest sandbox clean bench soak lock system-deps alerts deploy workflows
+.PHONY: setup dev test lint typecheck pytest sandbox clean bench soak lock system-deps alerts deploy
 
 # `make lock`: requirements.in -> requirements.txt (what a deploy installs) and
 # requirements-dev.in -> requirements-dev.txt (that plus the dev tools), every transitive
@@ -67,6 +67,7 @@ node_modules/.installed: js/package.json js/package-lock.json
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 typecheck: setup
 	$(VENV)/bin/mypy
