@@ -130,4 +130,4 @@ def _exempt(ctx: Context, wanted: list[dict[str, Any]]) -> list[Result]:
                     f"--disable-indexes --project {ctx.project}",
                 )
             )
-    return results or [passed(NAME, f"{len(wanted)} fields exempt from single-field indexes")]
+    return results or [passed(NAME, f"exempt from single-field indexes: {len(wanted)} field(s)")]
