@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from . import functions, indexes, lock, params, rules, secrets
-from .checks import Context, Result
+from .checks import Context, Result, failed
 from .functions import Plan
 from .manifest import Manifest
 from .runner import Call, Runner
@@ -28,13 +29,34 @@ def deploy_call(ctx: Context) -> Call:
 
 
 def checks(ctx: Context) -> tuple[list[Result], Plan | None]:
-    results, plan = functions.check(ctx)
-    results += params.check(ctx)
-    results += secrets.check(ctx)
-    results.append(rules.check(ctx))
-    results += indexes.check(ctx)
-    results.append(lock.check(ctx))
+    listed = _guarded("functions", lambda: functions.check(ctx))
+    results, plan = listed if isinstance(listed, tuple) else (listed, None)
+    for name, check in (
+        ("params", lambda: params.check(ctx)),
+        ("secrets", lambda: secrets.check(ctx)),
+        ("rules", lambda: [rules.check(ctx)]),
+        ("indexes", lambda: indexes.check(ctx)),
+        ("lock", lambda: [lock.check(ctx)]),
+    ):
+        results += _guarded(name, check)
     return results, plan
+
+
+T = TypeVar("T")
+
+
+def _guarded(name: str, check: Callable[[], T]) -> T | list[Result]:
+    """The check's results; an answer not in the shape it reads fails that check alone."""
+    try:
+        return check()
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        return [
+            failed(
+                name,
+                f"an answer was not in the shape expected: {type(exc).__name__}: {exc}"[:300],
+                "run the command it names by hand and compare with ops/deploy/standin.json",
+            )
+        ]
 
 
 def run(

@@ -126,6 +126,10 @@ def _get(url: str) -> Answer:
     return Answer(0, stdout=response.text)
 
 
+class MissingAnswerError(Exception):
+    """A call the stand-in does not answer: the stand-in (or the check) is wrong."""
+
+
 @dataclass
 class StandinRunner:
     """Answers from a stand-in project: `{"answers": {call key: {"exit", "stdout" (text or
@@ -154,7 +158,7 @@ class StandinRunner:
         if call.argv[0] in self.live:
             return RealRunner(self.root).run(call)
         if key not in self.answers:
-            raise KeyError(f"the stand-in has no answer for: {key}")
+            raise MissingAnswerError(f"the stand-in has no answer for: {key}")
         answer = self.answers[key]
         stdout = answer.get("stdout", "")
         if not isinstance(stdout, str):

@@ -379,6 +379,13 @@ def test_pip_installing_other_than_the_lock_fails(check: Any) -> None:
     assert_fails(check(other), "lock", "idna 3.19 -> 3.20")
 
 
+def test_an_answer_in_another_shape_fails_its_check_alone(check: Any) -> None:
+    def garbled(standin: dict[str, Any]) -> None:
+        standin["answers"][TTLS] = {"stdout": "Listed 0 items."}  # text, not --format=json
+
+    assert_fails(check(garbled), "indexes", "not in the shape expected")
+
+
 # ---- the command
 
 
