@@ -119,8 +119,17 @@ def _exempt(ctx: Context, wanted: list[dict[str, Any]]) -> list[Result]:
             "gcloud", "firestore", "indexes", "fields", "describe", path,
             f"--collection-group={group}", "--project", ctx.project, "--format=json",
         )  # fmt: skip
-        config = answer.json().get("indexConfig", {}) if answer.ok else None
-        if config is None or config.get("usesAncestorConfig") or config.get("indexes"):
+        if not answer.ok:
+            results.append(
+                failed(
+                    NAME,
+                    f"cannot read {group}.{path}'s index settings: {answer.error_line()}",
+                    "gcloud auth login with roles/datastore.indexAdmin or viewer",
+                )
+            )
+            continue
+        config = answer.json().get("indexConfig", {})
+        if config.get("usesAncestorConfig") or config.get("indexes"):
             results.append(
                 failed(
                     NAME,

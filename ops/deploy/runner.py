@@ -54,7 +54,14 @@ class Answer:
         return json.loads(self.stdout)
 
     def error_line(self) -> str:
-        """The CLI's own one-line reason (its first ERROR line, else its last line)."""
+        """The CLI's own one-line reason: firebase --json's `error`, else the first ERROR
+        line of stderr, else its last line."""
+        try:
+            said = json.loads(self.stdout)
+        except ValueError:
+            said = None
+        if isinstance(said, dict) and said.get("status") == "error":
+            return str(said.get("error"))[:300]
         lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("ERROR")]
         return (errors or lines[-1:] or [f"exit status {self.exit}"])[0][:300]

@@ -174,10 +174,13 @@ def test_a_function_of_our_codebase_main_no_longer_declares_fails(check: Any) ->
 
 def test_a_listing_that_fails_fails_the_check(check: Any) -> None:
     def refused(standin: dict[str, Any]) -> None:
+        # What firebase-tools 15 prints with --json when it is not logged in.
         standin["answers"][LIST] = {
             "exit": 1,
-            "stdout": "",
-            "stderr": "Error: Failed to authenticate, have you run firebase login?",
+            "stdout": {
+                "status": "error",
+                "error": "Failed to authenticate, have you run firebase login?",
+            },
         }
 
     assert_fails(check(refused), "functions", "cannot list", "firebase login")
@@ -357,6 +360,17 @@ def test_a_field_we_keep_out_of_the_indexes_that_is_indexed_fails(check: Any) ->
         config["indexes"] = [{"fields": [{"fieldPath": "entries", "order": "ASCENDING"}]}]
 
     assert_fails(check(indexed), "indexes", "liveDiary_availabilityCache.entries")
+
+
+def test_a_field_setting_that_cannot_be_read_says_so(check: Any) -> None:
+    def denied(standin: dict[str, Any]) -> None:
+        standin["answers"][ENTRIES] = {
+            "exit": 1,
+            "stderr": "ERROR: (gcloud.firestore.indexes.fields.describe) PERMISSION_DENIED: "
+            "The caller does not have permission",
+        }
+
+    assert_fails(check(denied), "indexes", "cannot read", "PERMISSION_DENIED")
 
 
 # ---- the lock
