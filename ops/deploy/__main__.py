@@ -6,7 +6,7 @@ failed check exits 1 before anything is sent. --dry-run runs the same read-only 
 prints what the deploy would do instead of doing it.
 
 A `demo-` project has no Google behind it: its checks ask the stand-in project shipped in
-ops/deploy/standin.json (recorded answers of the CLIs), except the lock's, which asks PyPI
+ops/deploy/standin.json (answers in the CLIs' JSON shapes), except the lock's, which asks PyPI
 as for a real project; it is never deployed, so it needs --dry-run. --standin FILE asks
 another stand-in (the tests' broken projects).
 """

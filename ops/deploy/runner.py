@@ -1,9 +1,9 @@
 """The one way the deploy command talks to the outside: every CLI call (firebase, gcloud, pip)
 and the one REST read (the project's Firestore rules) is a `Call`, answered by a `Runner`.
 
-`RealRunner` runs them; `StandinRunner` answers from recorded answers (a JSON file of what
-the real CLIs printed, in their `--format=json` / `--json` shapes), so the checks run offline
-in the tests and for `demo-` projects, which have no Google behind them.
+`RealRunner` runs them; `StandinRunner` answers from a JSON file of answers in the real CLIs'
+`--format=json` / `--json` shapes, so the checks run offline in the tests and for `demo-`
+projects, which have no Google behind them.
 """
 
 from __future__ import annotations
