@@ -92,7 +92,15 @@ def _one(ctx: Context, secret: Secret, accounts: list[str]) -> list[Result]:
             )
         ]
     versions = ctx.ask("gcloud", "secrets", "versions", "list", secret.name, *where)
-    state = _state(versions.json() if versions.ok else [], secret.version)
+    if not versions.ok:
+        return [
+            failed(
+                NAME,
+                f"cannot list secret {label}'s versions: {versions.error_line()}",
+                "gcloud auth login (or CI credentials) with roles/secretmanager.viewer",
+            )
+        ]
+    state = _state(versions.json(), secret.version)
     if state != "ENABLED":
         return [
             failed(
@@ -119,7 +127,7 @@ def _one(ctx: Context, secret: Secret, accounts: list[str]) -> list[Result]:
 
 def _state(versions: list[dict[str, Any]], version: str) -> str:
     """The state of `version` ("latest": the newest, whatever its state, as Secret Manager's
-    alias means), or NOT FOUND / NO VERSION."""
+    alias means), or why there is none."""
     numbered = {str(v["name"]).rsplit("/", 1)[-1]: str(v.get("state")) for v in versions}
     if not numbered:
         return "absent (the secret has no version)"
