@@ -27,7 +27,7 @@ BENCH_ARGS ?=
 # The DMS sync's figures (python -m bench.dms_sync --help).
 SYNC_BENCH_ARGS ?=
 
-.PHONY: setup dev test lint typecheck pytest sandbox clean bench soak lock system-deps alerts
+.PHONY: setup dev test lint typecheck pytest sandbox clean bench soak lock system-deps alerts deploy
 
 # `make lock`: requirements.in -> requirements.txt (what a deploy installs) and
 # requirements-dev.in -> requirements-dev.txt (that plus the dev tools), every transitive
@@ -67,6 +67,7 @@ node_modules/.installed: js/package.json js/package-lock.json
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -126,6 +127,13 @@ alerts: $(VENV)/.installed
 		exit 2;; esac
 	$(PY) -m ops.apply --project $(PROJECT) $(foreach c,$(CHANNELS),--channel $(c)) \
 		$(if $(DRY_RUN),--dry-run)
+
+# Our functions into a project, after the pre-flight checks (ops/deploy, docs/deploy.md):
+# `make deploy PROJECT=visn-staging`; DRY_RUN=1 runs the same read-only checks and prints what
+# would be deployed. A demo- project is checked against the stand-in (ops/deploy/standin.json)
+# and never deployed: `make deploy PROJECT=demo-visn DRY_RUN=1`.
+deploy: setup
+	$(PY) -m ops.deploy --project $(PROJECT) $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) node_modules js/node_modules .mypy_cache .ruff_cache .pytest_cache dev

@@ -16,12 +16,14 @@ import flask
 from flask.testing import FlaskClient
 
 from devtools.id_tokens import emulator_id_token
+from devtools.stack.config import CALLABLES
 
 from .stack import PROJECT
 
-# The four of the booking path, whose Keyloop requests figure 1 counts, and the search.
-BOOKING_CALLABLES = ("getAvailability", "createBooking", "cancelBooking", "rearrangeBooking")
-CALLABLES = (*BOOKING_CALLABLES, "findFirstAvailable")
+# The four of the booking path, whose Keyloop requests figure 1 counts: every callable but
+# the search (devtools.stack.config.CALLABLES is the one list).
+SEARCH = "findFirstAvailable"
+BOOKING_CALLABLES = tuple(name for name in CALLABLES if name != SEARCH)
 
 
 @dataclass(frozen=True)

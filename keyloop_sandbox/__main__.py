@@ -18,8 +18,8 @@ from .config import (
     load_stores_file,
     merge_stores,
 )
-from .events import Subscription
 from .server import start_sandbox
+from .subscription import Subscription
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,7 +34,6 @@ from typing import Any
 
 from .config import TOKEN_AUTH_MODES, store_from_json
 from .diary import STATUSES
-from .events import Subscription
 from .faults import parse_fault
 from .jsonbody import (
     BadRequestError,
@@ -48,6 +47,7 @@ from .jsonbody import (
 from .request import ApiRequest
 from .responses import Response, json_error, method_not_allowed, not_found
 from .state import SandboxState, SettingsUpdate
+from .subscription import Subscription
 from .times import parse_instant, slot_starting_at
 
 _REPAIR_ORDER_DONE = ("WORKCOMPLETED", "CLOSED")

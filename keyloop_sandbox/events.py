@@ -23,30 +23,17 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .subscription import Subscription
 from .times import wire_utc
 
 EVENT_TYPE_PREFIX = "com.keyloop.dms.repairorder."
 _RETRY_DELAYS = (0.2, 0.5)
 _POST_TIMEOUT = 10.0
 _MAX_LOG = 2000
-
-
-@dataclass(frozen=True)
-class Subscription:
-    url: str
-    secret: str = field(repr=False)
-    enterprise_id: str | None = None  # None: every store
-    store_id: str | None = None
-
-    def covers(self, enterprise_id: str, store_id: str) -> bool:
-        return self.enterprise_id in (None, enterprise_id) and self.store_id in (None, store_id)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "enterpriseId": self.enterprise_id, "storeId": self.store_id}
 
 
 @dataclass

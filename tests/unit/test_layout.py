@@ -1,6 +1,7 @@
 """The layout's rules (README, "Layout"), read from the source with `ast`: which visn package
 may import which, keyloop imports nothing of ours, main.py only visn.entry, no cycle between
-visn's packages, and no module over about 400 lines outside tests and generated files.
+visn's packages nor between the modules of any package of ours, and no module over about
+400 lines outside tests and generated files.
 
 A test of our own rather than import-linter: the rules are a dozen lines of data here, the
 check needs the import statements inside functions too (the callables import their handlers
@@ -10,6 +11,7 @@ on first call), and it adds no dependency to pin (docs/decisions.md).
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,3 +192,43 @@ def test_no_module_over_400_lines() -> None:
         if lines > MAX_LINES:
             long.append(f"{rel}: {lines} lines")
     assert long == []
+
+
+def module_edges(top: str) -> dict[tuple[str, str], str]:
+    """(importer, imported) module pairs inside package `top`, each with one place that does
+    it; TYPE_CHECKING imports count (a cycle hidden there is still one to a reader). An import
+    of the package itself (its __init__) is not an edge: every submodule runs it first."""
+    paths = list(python_files(ROOT / top))
+    modules = {module_name(path) for path in paths}
+    edges: dict[tuple[str, str], str] = {}
+    for path in paths:
+        source = module_name(path)
+        for line, module in imported(path):
+            parts = module.split(".")
+            target = next(
+                (
+                    ".".join(parts[:n])
+                    for n in range(len(parts), 1, -1)
+                    if ".".join(parts[:n]) in modules
+                ),
+                None,
+            )
+            if target is not None and target != source:
+                edges.setdefault((source, target), f"{path.relative_to(ROOT)}:{line}")
+    return edges
+
+
+@pytest.mark.parametrize("top", ["visn", "keyloop", "keyloop_sandbox", "devtools", "bench", "ops"])
+def test_no_import_cycle_between_modules(top: str) -> None:
+    edges = module_edges(top)
+    found = cycle(set(edges))
+    where = [edges[(a, b)] for a, b in itertools.pairwise(found)] if found else []
+    assert found is None, f"import cycle {' -> '.join(found or [])} at {', '.join(where)}"
+
+
+def test_the_module_check_sees_the_sandbox_cycle_it_broke() -> None:
+    """config -> events -> times -> config, as it was before Subscription moved out."""
+    edges = set(module_edges("keyloop_sandbox")) | {
+        ("keyloop_sandbox.config", "keyloop_sandbox.events")
+    }
+    assert cycle(edges) is not None
