@@ -159,9 +159,9 @@ def test_without_a_counter_nothing_is_booked(harness: Harness) -> None:
 def test_a_number_is_not_taken_for_an_operation_that_moved_on(harness: Harness) -> None:
     """The number's transaction is conditional on the operation's version: once another
     writer has moved it (here: a person), no number is taken and nothing is written."""
-    from visn.saga import operations
+    from visn.saga import claims, operations
 
-    claimed = operations.claim(
+    claimed = claims.claim(
         harness.db,
         kind="createBooking",
         uid=ALICE.uid,

@@ -37,7 +37,7 @@ from visn.infra import clock, db
 from visn.infra.clients import firestore_client
 from visn.records import enquiries, enquiry_numbers, store_record
 from visn.records.suppliers import Supplier, live_supplier, resolve_services
-from visn.saga import operations
+from visn.saga import claims, operations
 from visn.saga.deadline import Deadline, DeadlinePassedError
 from visn.saga.dms import undo_booking
 from visn.saga.operations import Claimed, Held, OperationLostError, OpStatus, Replay
@@ -76,7 +76,7 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
     supplier, store, products, option = checked
     deadline = Deadline.start()
     with numbering_errors():
-        claim = operations.claim(
+        claim = claims.claim(
             client,
             kind=KIND,
             uid=caller.uid,

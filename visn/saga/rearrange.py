@@ -37,7 +37,7 @@ from visn.infra.clients import firestore_client
 from visn.records import enquiries, store_record
 from visn.records.enquiries import EnquiryStatus
 from visn.records.suppliers import Supplier, live_supplier, resolve_services
-from visn.saga import compensations, operations
+from visn.saga import claims, compensations, operations
 from visn.saga.deadline import Deadline, DeadlinePassedError
 from visn.saga.dms import cancel_or_record, undo_booking
 from visn.saga.operations import Held, OperationLostError, OpStatus, Replay
@@ -86,7 +86,7 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
     supplier, store, products, option = checked
     deadline = Deadline.start()
     old_id = str(enquiry["dms"]["appointmentId"])
-    claim = operations.claim(
+    claim = claims.claim(
         client,
         kind=KIND,
         uid=caller.uid,
