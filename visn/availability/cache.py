@@ -73,9 +73,10 @@ class Entry:
         raw = "\0".join([*sorted(self.products), "|", self.option or ""])
         return "s" + hashlib.sha256(raw.encode()).hexdigest()[:20]
 
-    @property
-    def flight(self) -> str:
-        return f"{day_id(self.store, self.day)}/{self.key}"
+    def flight(self, generation: int) -> str:
+        # A caller shares only a fetch that began under the generation it read itself: one
+        # begun before a change it has seen recorded would answer it from before that change.
+        return f"{day_id(self.store, self.day)}/{self.key}@{generation}"
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,15 @@ class _State:
     def lease(self, now: datetime) -> str | None:
         until = self.entry.get("leaseUntil")
         lease_id = self.entry.get("leaseId")
-        if isinstance(lease_id, str) and isinstance(until, datetime) and until > now:
+        # A lease taken under an older generation is not waited on: its answer will not be
+        # served under this one (a lease without the field is honoured, as before).
+        taken_under = self.entry.get("leaseGeneration", self.generation)
+        if (
+            isinstance(lease_id, str)
+            and isinstance(until, datetime)
+            and until > now
+            and taken_under == self.generation
+        ):
             return lease_id
         return None
 
@@ -181,7 +190,9 @@ _flights = _Flights()
 
 
 def _refresh(client: Client, entry: Entry, state: _State, fetch: Fetch) -> Outcome:
-    return _flights.join(entry.flight, lambda: _refresh_shared(client, entry, state, fetch))
+    return _flights.join(
+        entry.flight(state.generation), lambda: _refresh_shared(client, entry, state, fetch)
+    )
 
 
 def _refresh_shared(client: Client, entry: Entry, state: _State, fetch: Fetch) -> Outcome:
@@ -217,7 +228,7 @@ def _take_lease(client: Client, entry: Entry, state: _State, now: datetime) -> s
     since it was read (read it again and decide afresh)."""
     lease_id = uuid.uuid4().hex
     ref = day_ref(client, entry.store, entry.day)
-    lease = {"leaseId": lease_id, "leaseUntil": now + LEASE}
+    lease = {"leaseId": lease_id, "leaseUntil": now + LEASE, "leaseGeneration": state.generation}
     try:
         if state.exists:
             ref.update(
