@@ -106,3 +106,49 @@ def test_availability_days_per_user_per_minute(
     assert ask(14, user=ALICE_COLLEAGUE).ok, "counted per user"
     pin(monkeypatch, timedelta(minutes=1))
     assert ask(14).ok
+
+
+def _lose_first_counter_answer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The first commit that writes a quota counter is applied, then its answer is lost as
+    UNAVAILABLE: under the gRPC stub, so the Firestore client's own retry (if any) runs."""
+    from google.api_core import exceptions as gexc
+    from google.api_core import gapic_v1
+
+    from visn.infra.clients import firestore_client
+    from visn.records.namespace import RATE_LIMITS
+
+    transport = firestore_client()._firestore_api._transport
+    stub = transport.commit
+    sent: list[int] = []
+
+    def lossy(request: Any, **kwargs: Any) -> Any:
+        answer = stub(request, **kwargs)
+        if any(f"/{RATE_LIMITS}/" in w.update.name for w in request.writes):
+            sent.append(1)
+            if len(sent) == 1:
+                raise gexc.ServiceUnavailable("injected: applied, answer lost")  # type: ignore[no-untyped-call]
+        return answer
+
+    monkeypatch.setitem(
+        transport._wrapped_methods, stub, gapic_v1.method.wrap_method(lossy, default_timeout=None)
+    )
+    return sent
+
+
+def test_a_lost_counter_answer_is_not_counted_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, finding 7: the counters' batch is not retried, so a commit applied whose
+    answer was lost counts its call once (the caller is told to try again), never twice."""
+    from visn.records.namespace import RATE_LIMITS
+
+    sent = _lose_first_counter_answer(monkeypatch)
+    lost = create(harness, 0)
+    assert lost.reason == "DATABASE_UNAVAILABLE", lost.body
+    assert sent == [1], "the counters' commit was sent once"
+    counts = sorted(doc["count"] for doc in harness.docs(RATE_LIMITS).values())
+    assert counts == [1, 1], "user and customer each counted once"
+    assert harness.appointments() == [], "nothing was booked"
+    assert create(harness, 0).ok, "the caller's own retry books"
+    counts = sorted(doc["count"] for doc in harness.docs(RATE_LIMITS).values())
+    assert counts == [2, 2]

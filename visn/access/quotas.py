@@ -85,12 +85,19 @@ def charge_booking(client: Client, caller: Caller) -> None:
         max(0, settings.QUOTA_BOOKINGS_PER_USER_PER_HOUR.value),
         max(0, settings.QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR.value),
     ]
-    options = db.call_options()
+    options = _once()
     counts = _add(client, refs, Increment(1), window, options)
     if all(count <= limit for count, limit in zip(counts, limits, strict=True)):
         return
     _add(client, refs, Increment(-1), window, options)
     raise rate_limited(window.retry_after(now))
+
+
+def _once() -> dict[str, Any]:
+    """Firestore call options without the retry: an increment is not idempotent, and a
+    commit applied whose answer was lost (UNAVAILABLE, a deadline) would count twice when
+    retried. Not retried, the call fails and counts once; the caller's retry is a new call."""
+    return {**db.call_options(), "retry": None}
 
 
 def _add(
