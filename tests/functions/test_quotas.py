@@ -129,9 +129,8 @@ def _lose_first_counter_answer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
                 raise gexc.ServiceUnavailable("injected: applied, answer lost")  # type: ignore[no-untyped-call]
         return answer
 
-    monkeypatch.setitem(
-        transport._wrapped_methods, stub, gapic_v1.method.wrap_method(lossy, default_timeout=None)
-    )
+    wrapped = gapic_v1.method.wrap_method(lossy, default_timeout=None)  # type: ignore[no-untyped-call]
+    monkeypatch.setitem(transport._wrapped_methods, stub, wrapped)
     return sent
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from firebase_functions import logger
 from firebase_functions.https_fn import CallableRequest, FunctionsErrorCode, HttpsError
 
+from visn.contract.errors import Reason, booking_error
 from visn.infra.clients import project_id
 
 APP_CHECK_HEADER = "X-Firebase-AppCheck"
@@ -28,6 +30,8 @@ WEB_UI_ORIGINS_ENV = "WEB_UI_ORIGINS"
 # flask-cors takes an origin with regex characters as a pattern (matched whole); one without,
 # such as https://app.visn.example, is compared exactly.
 LOCALHOST_ORIGIN = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$"
+# A stable message an alert can match: App Check's replay service could not be asked.
+APP_CHECK_UNAVAILABLE_MESSAGE = "APP_CHECK_UNAVAILABLE: App Check's replay check failed"
 
 
 def is_demo_project() -> bool:
@@ -67,6 +71,11 @@ def consume_limited_use(request: CallableRequest[Any]) -> None:
         claims = app_check.verify_token(token, consume=True)
     except ValueError:
         raise _refused() from None  # the token's own problem; never logged (it is a token)
+    except Exception as exc:
+        # App Check's service failed (unreachable, 5xx, an answer we cannot read): nothing is
+        # known of the token, so the call is refused, as one to try again, never let through.
+        logger.error(APP_CHECK_UNAVAILABLE_MESSAGE, error=type(exc).__name__)
+        raise booking_error(Reason.APP_CHECK_UNAVAILABLE) from None
     if claims.get("already_consumed"):
         raise _refused()
 

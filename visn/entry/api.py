@@ -55,7 +55,7 @@ def create_booking(request: CallableRequest[Any]) -> dict[str, Any]:
     from visn.contract.schemas import CreateBookingRequest
     from visn.saga.booking import create_booking
 
-    access.consume_limited_use(request)  # replay protection, before any of our work
+    _consume_limited_use("createBooking", request)
     return _invoke("createBooking", request, CreateBookingRequest, create_booking)
 
 
@@ -70,7 +70,7 @@ def rearrange_booking(request: CallableRequest[Any]) -> dict[str, Any]:
     from visn.contract.schemas import RearrangeBookingRequest
     from visn.saga.rearrange import rearrange_booking
 
-    access.consume_limited_use(request)  # replay protection, before any of our work
+    _consume_limited_use("rearrangeBooking", request)
     return _invoke("rearrangeBooking", request, RearrangeBookingRequest, rearrange_booking)
 
 
@@ -129,6 +129,16 @@ def validate(model: type[M], data: Any) -> M:
     if cross is not None and (problems := cross()):
         raise booking_error(Reason.VALIDATION, fields=[FieldError(p, m) for p, m in problems])
     return parsed
+
+
+def _consume_limited_use(name: str, request: CallableRequest[Any]) -> None:
+    """Replay protection, before any of our work; a refusal gets its invocation line too."""
+    try:
+        access.consume_limited_use(request)
+    except HttpsError as exc:
+        with telemetry.invocation(name):
+            telemetry.finish("error", reason_of(exc))
+        raise
 
 
 def _invoke(
