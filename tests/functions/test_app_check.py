@@ -342,3 +342,17 @@ def test_a_failing_replay_service_is_a_clear_error_and_logged(
     assert isinstance(alert["error"], str), "the error's type, never its message"
     (finished,) = [line for line in lines if line["message"] == "callable finished"]
     assert (finished["callable"], finished["reason"]) == (name, "APP_CHECK_UNAVAILABLE")
+
+
+@pytest.mark.parametrize("name", CALLABLES)
+def test_app_check_is_checked_before_the_body_is_parsed(production: Production, name: str) -> None:
+    """Issue 20, finding 7: a call without App Check gets the 401, whatever its body (the
+    body was parsed first, and garbage answered 400)."""
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": "Bearer " + emulator_id_token(PRODUCTION, "user-alice", "cust-a"),
+    }
+    with production.app.test_client() as client:
+        response = client.post(f"/{name}", data=b"{not json" + b"[" * 5000, headers=headers)
+    assert_refused((response.status_code, json.loads(response.data)))
+    assert production.handled == []

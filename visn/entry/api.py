@@ -94,11 +94,20 @@ def keyloop_events(request: Any) -> Any:
     """`keyloopEvents`: Keyloop's CloudEvents (visn/sync/events.py)."""
     import flask
 
-    from visn.sync.events import handle
+    from visn.sync.events import MAX_BODY, handle
 
-    answer = handle(
-        request.method, request.headers, request.get_data(cache=False), request.content_type
-    )
+    def read() -> bytes | None:
+        # Only once the key is checked, and never past MAX_BODY: werkzeug refuses a larger
+        # Content-Length before reading, and stops a body without one at the limit.
+        from werkzeug.exceptions import RequestEntityTooLarge
+
+        request.max_content_length = MAX_BODY
+        try:
+            return bytes(request.get_data(cache=False))
+        except RequestEntityTooLarge:
+            return None
+
+    answer = handle(request.method, request.headers, read, request.content_type)
     return flask.Response(status=answer.status)
 
 
