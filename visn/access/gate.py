@@ -10,7 +10,10 @@ firebase_functions sets them up in its `on_call` decorator.
 - createBooking and rearrangeBooking also consume the caller's limited-use App Check token
   (replay protection): a token seen before is refused before any of our code runs.
   firebase_functions 0.6 verifies the token but has no option to consume it (the Node SDK's
-  `consumeAppCheckToken`), so `consume_limited_use` does it with firebase_admin.
+  `consumeAppCheckToken`), so `consume_limited_use` does it with firebase_admin. If App
+  Check's service cannot answer, the call is UNAVAILABLE / APP_CHECK_UNAVAILABLE.
+- `refuse_before_body` verifies the ID and App Check tokens from the headers, before the body
+  is read (the wrapper parses the body first): visn/entry/runtime.py's callable_entry.
 """
 
 from __future__ import annotations

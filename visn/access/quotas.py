@@ -3,6 +3,8 @@
 - Bookings (createBooking + rearrangeBooking) per user and per customer per clock hour:
   counters shared by every instance, in Firestore (`liveDiary_rateLimits`), on the booking
   path, which talks to Firestore anyway.
+- Cancels (cancelBooking) likewise, on counters of their own; and on a CANCELLING enquiry at
+  most one Keyloop attempt per CANCEL_RETRY_SPACING (`cancel_retry_due`).
 - Keyloop day-fetches of getAvailability per user per minute: counted in this process's
   memory, so the warm availability path makes no Firestore call for it (docs/decisions.md).
 

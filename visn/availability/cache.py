@@ -10,11 +10,11 @@ is never served after that booking is recorded (docs/decisions.md, "Availability
 
 One refresh per entry at a time: in this process, callers of the same cold entry that read the
 same generation share one fetch (one who read a newer generation never takes the answer of a
-fetch begun before it); across instances, the first takes a lease (a conditional write on the document) and
-the others wait for its answer. A Keyloop failure is not cached: the leader records only that
-its lease failed, so that the callers waiting on it answer the day as unavailable at once
-rather than each trying Keyloop in turn. When Firestore cannot be reached, days are fetched
-from Keyloop directly: the cache never fails a view.
+fetch begun before it); across instances, the first takes a lease (a conditional write on the
+document) and the others wait for its answer. A Keyloop failure is not cached: the leader
+records only that its lease failed, so that the callers waiting on it answer the day as
+unavailable at once rather than each trying Keyloop in turn. When Firestore cannot be
+reached, days are fetched from Keyloop directly: the cache never fails a view.
 """
 
 from __future__ import annotations
