@@ -55,6 +55,8 @@ class Stack:
             "QUOTA_AVAILABILITY_DAYS_PER_USER_PER_MINUTE": "100000000",
             "QUOTA_BOOKINGS_PER_USER_PER_HOUR": "100000000",
             "QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR": "100000000",
+            "QUOTA_CANCELS_PER_USER_PER_HOUR": "100000000",
+            "QUOTA_CANCELS_PER_CUSTOMER_PER_HOUR": "100000000",
             # Figures 1-7 time the path without the availability cache (0 turns it off: every
             # view asks Keyloop). Figure 8 (bench/cache.py) turns it on, misses and hits.
             "AVAILABILITY_CACHE_SECONDS": "0",

@@ -28,6 +28,7 @@ export type Reason =
   | "CONCURRENT_UPDATE"
   | "DATABASE_UNAVAILABLE"
   | "RATE_LIMITED"
+  | "APP_CHECK_UNAVAILABLE"
   | "INTERNAL";
 
 export interface VisnCallables {

@@ -57,6 +57,7 @@ class AppCheckService:
     key: rsa.RSAPrivateKey
     consumed: set[str] = field(default_factory=set)
     replay_checks: int = 0
+    replay_status: int = 200  # anything else: the replay service failing
 
     def token(self, *, key: rsa.RSAPrivateKey | None = None, project: str = PRODUCTION) -> str:
         now = int(time.time())
@@ -107,6 +108,12 @@ def app_check_service() -> Iterator[AppCheckService]:
                 return
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             token = body["app_check_token"]
+            if service.replay_status != 200:
+                with lock:
+                    service.replay_checks += 1
+                self.send_response(service.replay_status)
+                self.end_headers()
+                return
             with lock:
                 service.replay_checks += 1
                 seen = token in service.consumed
@@ -308,3 +315,44 @@ def test_a_replayed_limited_use_token_is_refused_before_our_code(production: Pro
     )
     assert status == 200, body
     assert production.handled == ["createBooking", "rearrangeBooking"]
+
+
+@pytest.mark.parametrize("name", ["createBooking", "rearrangeBooking"])
+def test_a_failing_replay_service_is_a_clear_error_and_logged(
+    production: Production, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20, finding 7: App Check's replay service failing is UNAVAILABLE with reason
+    APP_CHECK_UNAVAILABLE (try again), logged, and nothing of ours runs."""
+    production.service.replay_status = 502
+    capsys.readouterr()
+    token = production.service.token()
+    status, body = production.call(name, REQUESTS[name](), token)
+    assert status == 503, body
+    assert body["error"]["status"] == "UNAVAILABLE"
+    assert body["error"]["details"] == {"reason": "APP_CHECK_UNAVAILABLE"}
+    assert production.service.replay_checks == 1
+    assert production.handled == []
+    assert production.harness.upstream_requests() == []
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert token not in out, "never a token in a log line"
+    lines = [json.loads(line) for line in out.splitlines() if line[:1] == "{"]
+    (alert,) = [line for line in lines if line["message"].startswith("APP_CHECK_UNAVAILABLE")]
+    assert alert["severity"] == "ERROR"
+    assert isinstance(alert["error"], str), "the error's type, never its message"
+    (finished,) = [line for line in lines if line["message"] == "callable finished"]
+    assert (finished["callable"], finished["reason"]) == (name, "APP_CHECK_UNAVAILABLE")
+
+
+@pytest.mark.parametrize("name", CALLABLES)
+def test_app_check_is_checked_before_the_body_is_parsed(production: Production, name: str) -> None:
+    """Issue 20, finding 7: a call without App Check gets the 401, whatever its body (the
+    body was parsed first, and garbage answered 400)."""
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": "Bearer " + emulator_id_token(PRODUCTION, "user-alice", "cust-a"),
+    }
+    with production.app.test_client() as client:
+        response = client.post(f"/{name}", data=b"{not json" + b"[" * 5000, headers=headers)
+    assert_refused((response.status_code, json.loads(response.data)))
+    assert production.handled == []

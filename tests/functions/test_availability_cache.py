@@ -291,3 +291,46 @@ def _dead_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_view_after_our_booking_never_joins_a_fetch_from_before_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, finding 4. View 1 asks Keyloop under generation G and is held inside the
+    Keyloop call (its answer, from before the booking, shows 10:00 free); createBooking
+    commits G+1 and answers; view 2 on the same instance reads G+1 and misses. It must not
+    take view 1's answer: it asks under its own generation and shows 10:00 taken."""
+    from keyloop import KeyloopClient
+
+    real = KeyloopClient.availability
+    asked = threading.Event()
+    release = threading.Event()
+    calls: list[int] = []
+
+    def gated(self: KeyloopClient, *args: Any, **kwargs: Any) -> list[Slot]:
+        calls.append(1)
+        answer = real(self, *args, **kwargs)
+        if len(calls) == 1:  # view 1 only: Keyloop has answered, the answer is held
+            asked.set()
+            assert release.wait(30), "view 1 never released"
+        return answer
+
+    monkeypatch.setattr(KeyloopClient, "availability", gated)
+    views: dict[str, list[str]] = {}
+    first = threading.Thread(target=lambda: views.update(first=starts(harness)))
+    first.start()
+    try:
+        assert asked.wait(30), "view 1 never asked Keyloop"
+        assert harness.call("createBooking", booking(slot={"start": TEN})).ok
+        second = threading.Thread(target=lambda: views.update(second=starts(harness, user=BOB)))
+        second.start()
+        # View 2 has no reason to wait for view 1: with the fix it answers on its own. If it
+        # joined view 1's fetch it waits until view 1 is released, and then shows its answer.
+        second.join(timeout=10)
+    finally:
+        release.set()
+        first.join(timeout=30)
+    second.join(timeout=30)
+    assert TEN in views["first"], "view 1's answer is from before the booking"
+    assert TEN not in views["second"], "view 2 began after the booking answered"
+    assert TEN not in starts(harness), "and the cache never serves view 1's answer"

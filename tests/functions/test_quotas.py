@@ -106,3 +106,95 @@ def test_availability_days_per_user_per_minute(
     assert ask(14, user=ALICE_COLLEAGUE).ok, "counted per user"
     pin(monkeypatch, timedelta(minutes=1))
     assert ask(14).ok
+
+
+def _lose_first_counter_answer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The first commit that writes a quota counter is applied, then its answer is lost as
+    UNAVAILABLE: under the gRPC stub, so the Firestore client's own retry (if any) runs."""
+    from google.api_core import exceptions as gexc
+    from google.api_core import gapic_v1
+
+    from visn.infra.clients import firestore_client
+    from visn.records.namespace import RATE_LIMITS
+
+    transport = firestore_client()._firestore_api._transport
+    stub = transport.commit
+    sent: list[int] = []
+
+    def lossy(request: Any, **kwargs: Any) -> Any:
+        answer = stub(request, **kwargs)
+        if any(f"/{RATE_LIMITS}/" in w.update.name for w in request.writes):
+            sent.append(1)
+            if len(sent) == 1:
+                raise gexc.ServiceUnavailable("injected: applied, answer lost")  # type: ignore[no-untyped-call]
+        return answer
+
+    wrapped = gapic_v1.method.wrap_method(lossy, default_timeout=None)  # type: ignore[no-untyped-call]
+    monkeypatch.setitem(transport._wrapped_methods, stub, wrapped)
+    return sent
+
+
+def test_a_lost_counter_answer_is_not_counted_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, finding 7: the counters' batch is not retried, so a commit applied whose
+    answer was lost counts its call once (the caller is told to try again), never twice."""
+    from visn.records.namespace import RATE_LIMITS
+
+    sent = _lose_first_counter_answer(monkeypatch)
+    lost = create(harness, 0)
+    assert lost.reason == "DATABASE_UNAVAILABLE", lost.body
+    assert sent == [1], "the counters' commit was sent once"
+    counts = sorted(doc["count"] for doc in harness.docs(RATE_LIMITS).values())
+    assert counts == [1, 1], "user and customer each counted once"
+    assert harness.appointments() == [], "nothing was booked"
+    assert create(harness, 0).ok, "the caller's own retry books"
+    counts = sorted(doc["count"] for doc in harness.docs(RATE_LIMITS).values())
+    assert counts == [2, 2]
+
+
+def test_cancels_per_user_per_hour(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20, finding 7: cancelBooking has a quota of its own, charged before any write."""
+    monkeypatch.setenv("QUOTA_CANCELS_PER_USER_PER_HOUR", "1")
+    first, second = create(harness, 0).result, create(harness, 1).result
+    assert harness.call("cancelBooking", {"enquiryId": first["enquiryId"]}).ok
+    sent = harness.upstream_counts()
+    pin(monkeypatch, timedelta(minutes=10))
+    assert_rate_limited(
+        harness.call("cancelBooking", {"enquiryId": second["enquiryId"]}), retry_after=50 * 60
+    )
+    assert harness.upstream_counts() == sent, "nothing reached Keyloop"
+    assert (harness.doc("enquiries", second["enquiryId"]) or {})["status"] == "BOOKED"
+    assert harness.call("rearrangeBooking", rearrange(second["enquiryId"])).ok, (
+        "bookings have their own quota"
+    )
+    pin(monkeypatch, timedelta(hours=1))
+    done = harness.call("cancelBooking", {"enquiryId": second["enquiryId"]})
+    assert done.result["status"] == "CANCELLED"
+
+
+def test_a_cancelling_enquiry_asks_keyloop_once_per_spacing(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, finding 7: while Keyloop fails, calls on a CANCELLING enquiry within
+    CANCEL_RETRY_SPACING of the last attempt are answered CANCELLING without a DELETE."""
+    from visn.access.quotas import CANCEL_RETRY_SPACING
+
+    created = create(harness, 0).result
+    cancel = {"enquiryId": created["enquiryId"]}
+    harness.fault("cancel", status=503, count=6)  # Keyloop fails two calls' tries
+    assert harness.call("cancelBooking", cancel).result["status"] == "CANCELLING"
+    assert harness.upstream_counts()["cancel"] == 3, "one call: the client's 3 tries"
+    for seconds in (0, 10, CANCEL_RETRY_SPACING.total_seconds() - 1):
+        pin(monkeypatch, timedelta(seconds=seconds))
+        assert harness.call("cancelBooking", cancel).result["status"] == "CANCELLING"
+    assert harness.upstream_counts()["cancel"] == 3, "no DELETE within the spacing"
+    pin(monkeypatch, CANCEL_RETRY_SPACING)
+    assert harness.call("cancelBooking", cancel).result["status"] == "CANCELLING"
+    assert harness.upstream_counts()["cancel"] == 6, "asked again once the spacing is over"
+    pin(monkeypatch, CANCEL_RETRY_SPACING + timedelta(seconds=1))
+    assert harness.call("cancelBooking", cancel).result["status"] == "CANCELLING"
+    assert harness.upstream_counts()["cancel"] == 6, "spaced from that attempt"
+    pin(monkeypatch, CANCEL_RETRY_SPACING * 2)  # Keyloop is back
+    assert harness.call("cancelBooking", cancel).result["status"] == "CANCELLED"
+    assert harness.upstream_counts()["cancel"] == 7

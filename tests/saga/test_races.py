@@ -228,6 +228,8 @@ def test_a_double_click_cancel_whose_first_delete_is_refused_ends_cancelled(
         reached(first_gate)
         # Cancel 2 is held at its DELETE by the next gate, while cancel 1 meets the 409.
         with paused("visn.saga.cancel.settle_cancelled") as second_settle:
+            # Past the 30 s a CANCELLING enquiry waits between two Keyloop attempts.
+            world.at(world.minutes + 1)
             second = Actor.start(world, "cancelBooking", cancel)
             reached(second_settle)  # cancel 2's DELETE went through
             h.fault("cancel", status=409, body={"code": "CONFLICT"})

@@ -3,6 +3,8 @@
 - Bookings (createBooking + rearrangeBooking) per user and per customer per clock hour:
   counters shared by every instance, in Firestore (`liveDiary_rateLimits`), on the booking
   path, which talks to Firestore anyway.
+- Cancels (cancelBooking) likewise, on counters of their own; and on a CANCELLING enquiry at
+  most one Keyloop attempt per CANCEL_RETRY_SPACING (`cancel_retry_due`).
 - Keyloop day-fetches of getAvailability per user per minute: counted in this process's
   memory, so the warm availability path makes no Firestore call for it (docs/decisions.md).
 
@@ -21,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from firebase_functions.https_fn import HttpsError
+from google.api_core import exceptions as gexc
 
 from visn.contract.caller import Caller
 from visn.contract.errors import Reason, booking_error
@@ -73,24 +76,49 @@ def charge_booking(client: Client, caller: Caller) -> None:
     its own increment and every earlier one); in a burst at the boundary a call may be refused
     that a strict queue would have let in. One round trip, two when refused.
     """
+    _charge(
+        client,
+        caller,
+        "booking",
+        settings.QUOTA_BOOKINGS_PER_USER_PER_HOUR.value,
+        settings.QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR.value,
+    )
+
+
+def charge_cancel(client: Client, caller: Caller) -> None:
+    """Count one cancelBooking call, as `charge_booking` does, against the cancel quotas."""
+    _charge(
+        client,
+        caller,
+        "cancel",
+        settings.QUOTA_CANCELS_PER_USER_PER_HOUR.value,
+        settings.QUOTA_CANCELS_PER_CUSTOMER_PER_HOUR.value,
+    )
+
+
+def _charge(client: Client, caller: Caller, kind: str, per_user: int, per_customer: int) -> None:
     from google.cloud.firestore import Increment
 
     now = clock.now()
     window = Window.containing(now, HOUR)
     refs = [
-        _counter(client, "booking-user", caller.uid, window),
-        _counter(client, "booking-customer", caller.customer_id, window),
+        _counter(client, f"{kind}-user", caller.uid, window),
+        _counter(client, f"{kind}-customer", caller.customer_id, window),
     ]
-    limits = [
-        max(0, settings.QUOTA_BOOKINGS_PER_USER_PER_HOUR.value),
-        max(0, settings.QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR.value),
-    ]
-    options = db.call_options()
+    limits = [max(0, per_user), max(0, per_customer)]
+    options = _once()
     counts = _add(client, refs, Increment(1), window, options)
     if all(count <= limit for count, limit in zip(counts, limits, strict=True)):
         return
     _add(client, refs, Increment(-1), window, options)
     raise rate_limited(window.retry_after(now))
+
+
+def _once() -> dict[str, Any]:
+    """Firestore call options without the retry: an increment is not idempotent, and a
+    commit applied whose answer was lost (UNAVAILABLE, a deadline) would count twice when
+    retried. Not retried, the call fails and counts once; the caller's retry is a new call."""
+    return {**db.call_options(), "retry": None}
 
 
 def _add(
@@ -149,3 +177,41 @@ def charge_availability(caller: Caller, days: int) -> None:
     wait = availability_counters.charge(caller.uid, days, limit, clock.now())
     if wait is not None:
         raise rate_limited(wait)
+
+
+# -- cancels on a CANCELLING enquiry: at most one Keyloop attempt per spacing ----------------
+
+# A cancel that Keyloop did not confirm stays owed (CANCELLING); each call on it would send
+# the client's up to 3 DELETEs, exactly while Keyloop is failing. Callers within this of the
+# last attempt are answered CANCELLING at once (the reconciler carries the cancel out anyway).
+CANCEL_RETRY_SPACING = timedelta(seconds=30)
+
+
+def cancel_retry_due(client: Client, record: DocumentReference) -> bool:
+    """Whether a call on a CANCELLING enquiry may ask Keyloop again now, given its owed
+    cancel `record`: not within CANCEL_RETRY_SPACING of the last attempt (the record's
+    `updatedAt`, moved by the call that recorded the intent and by every reconciler attempt).
+    It claims the attempt as the reconciler does, on the version read: of two calls at once,
+    one asks Keyloop. A record not pending, or Firestore failing, does not hold a call back
+    (the quota still bounds it)."""
+    try:
+        snapshot = record.get(**db.call_options())
+        data = snapshot.to_dict() if snapshot.exists else None
+        if data is None or data.get("status") != "PENDING":
+            return True
+        now = clock.now()
+        last = data.get("updatedAt")
+        if isinstance(last, datetime) and now - last < CANCEL_RETRY_SPACING:
+            return False
+        fields: dict[str, Any] = {"updatedAt": now}
+        due = data.get("nextAttemptAt")
+        if not isinstance(due, datetime) or due < now + CANCEL_RETRY_SPACING:
+            fields["nextAttemptAt"] = now + CANCEL_RETRY_SPACING  # the reconciler waits too
+        record.update(
+            fields, option=client.write_option(last_update_time=snapshot.update_time), **_once()
+        )
+    except (gexc.FailedPrecondition, gexc.NotFound):
+        return False  # another call or the reconciler claimed it just now
+    except (gexc.GoogleAPIError, gexc.RetryError):
+        return True
+    return True

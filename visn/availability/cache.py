@@ -8,12 +8,13 @@ while it is fresh (`AVAILABILITY_CACHE_SECONDS`) and was fetched under the day's
 generation: the generation is read before Keyloop is asked, so a fetch that raced a booking
 is never served after that booking is recorded (docs/decisions.md, "Availability cache").
 
-One refresh per entry at a time: in this process, callers of the same cold entry share one
-fetch; across instances, the first takes a lease (a conditional write on the document) and
-the others wait for its answer. A Keyloop failure is not cached: the leader records only that
-its lease failed, so that the callers waiting on it answer the day as unavailable at once
-rather than each trying Keyloop in turn. When Firestore cannot be reached, days are fetched
-from Keyloop directly: the cache never fails a view.
+One refresh per entry at a time: in this process, callers of the same cold entry that read the
+same generation share one fetch (one who read a newer generation never takes the answer of a
+fetch begun before it); across instances, the first takes a lease (a conditional write on the
+document) and the others wait for its answer. A Keyloop failure is not cached: the leader
+records only that its lease failed, so that the callers waiting on it answer the day as
+unavailable at once rather than each trying Keyloop in turn. When Firestore cannot be
+reached, days are fetched from Keyloop directly: the cache never fails a view.
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ class Entry:
         raw = "\0".join([*sorted(self.products), "|", self.option or ""])
         return "s" + hashlib.sha256(raw.encode()).hexdigest()[:20]
 
-    @property
-    def flight(self) -> str:
-        return f"{day_id(self.store, self.day)}/{self.key}"
+    def flight(self, generation: int) -> str:
+        # A caller shares only a fetch that began under the generation it read itself: one
+        # begun before a change it has seen recorded would answer it from before that change.
+        return f"{day_id(self.store, self.day)}/{self.key}@{generation}"
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,15 @@ class _State:
     def lease(self, now: datetime) -> str | None:
         until = self.entry.get("leaseUntil")
         lease_id = self.entry.get("leaseId")
-        if isinstance(lease_id, str) and isinstance(until, datetime) and until > now:
+        # A lease taken under an older generation is not waited on: its answer will not be
+        # served under this one (a lease without the field is honoured, as before).
+        taken_under = self.entry.get("leaseGeneration", self.generation)
+        if (
+            isinstance(lease_id, str)
+            and isinstance(until, datetime)
+            and until > now
+            and taken_under == self.generation
+        ):
             return lease_id
         return None
 
@@ -186,7 +196,9 @@ _flights = _Flights()
 
 
 def _refresh(client: Client, entry: Entry, state: _State, fetch: Fetch) -> Outcome:
-    return _flights.join(entry.flight, lambda: _refresh_shared(client, entry, state, fetch))
+    return _flights.join(
+        entry.flight(state.generation), lambda: _refresh_shared(client, entry, state, fetch)
+    )
 
 
 def _refresh_shared(client: Client, entry: Entry, state: _State, fetch: Fetch) -> Outcome:
@@ -222,7 +234,7 @@ def _take_lease(client: Client, entry: Entry, state: _State, now: datetime) -> s
     since it was read (read it again and decide afresh)."""
     lease_id = uuid.uuid4().hex
     ref = day_ref(client, entry.store, entry.day)
-    lease = {"leaseId": lease_id, "leaseUntil": now + LEASE}
+    lease = {"leaseId": lease_id, "leaseUntil": now + LEASE, "leaseGeneration": state.generation}
     try:
         if state.exists:
             ref.update(

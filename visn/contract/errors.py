@@ -39,6 +39,7 @@ class Reason(StrEnum):
     CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
+    APP_CHECK_UNAVAILABLE = "APP_CHECK_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
 
@@ -94,6 +95,10 @@ _TABLE: dict[Reason, tuple[FunctionsErrorCode, str]] = {
     Reason.RATE_LIMITED: (
         _E.RESOURCE_EXHAUSTED,
         "Too many requests. Please try again after the time given.",
+    ),
+    Reason.APP_CHECK_UNAVAILABLE: (
+        _E.UNAVAILABLE,
+        "We could not check this request just now. Please try again in a moment.",
     ),
     Reason.INTERNAL: (_E.INTERNAL, "Something went wrong."),
 }

@@ -55,7 +55,7 @@ def create_booking(request: CallableRequest[Any]) -> dict[str, Any]:
     from visn.contract.schemas import CreateBookingRequest
     from visn.saga.booking import create_booking
 
-    access.consume_limited_use(request)  # replay protection, before any of our work
+    _consume_limited_use("createBooking", request)
     return _invoke("createBooking", request, CreateBookingRequest, create_booking)
 
 
@@ -70,7 +70,7 @@ def rearrange_booking(request: CallableRequest[Any]) -> dict[str, Any]:
     from visn.contract.schemas import RearrangeBookingRequest
     from visn.saga.rearrange import rearrange_booking
 
-    access.consume_limited_use(request)  # replay protection, before any of our work
+    _consume_limited_use("rearrangeBooking", request)
     return _invoke("rearrangeBooking", request, RearrangeBookingRequest, rearrange_booking)
 
 
@@ -94,11 +94,20 @@ def keyloop_events(request: Any) -> Any:
     """`keyloopEvents`: Keyloop's CloudEvents (visn/sync/events.py)."""
     import flask
 
-    from visn.sync.events import handle
+    from visn.sync.events import MAX_BODY, handle
 
-    answer = handle(
-        request.method, request.headers, request.get_data(cache=False), request.content_type
-    )
+    def read() -> bytes | None:
+        # Only once the key is checked, and never past MAX_BODY: werkzeug refuses a larger
+        # Content-Length before reading, and stops a body without one at the limit.
+        from werkzeug.exceptions import RequestEntityTooLarge
+
+        request.max_content_length = MAX_BODY
+        try:
+            return bytes(request.get_data(cache=False))
+        except RequestEntityTooLarge:
+            return None
+
+    answer = handle(request.method, request.headers, read, request.content_type)
     return flask.Response(status=answer.status)
 
 
@@ -129,6 +138,16 @@ def validate(model: type[M], data: Any) -> M:
     if cross is not None and (problems := cross()):
         raise booking_error(Reason.VALIDATION, fields=[FieldError(p, m) for p, m in problems])
     return parsed
+
+
+def _consume_limited_use(name: str, request: CallableRequest[Any]) -> None:
+    """Replay protection, before any of our work; a refusal gets its invocation line too."""
+    try:
+        access.consume_limited_use(request)
+    except HttpsError as exc:
+        with telemetry.invocation(name):
+            telemetry.finish("error", reason_of(exc))
+        raise
 
 
 def _invoke(

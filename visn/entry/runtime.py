@@ -8,9 +8,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from firebase_functions import options
+from firebase_functions.https_fn import HttpsError
 from firebase_functions.params import IntParam
 
 from visn.access import gate as access
+from visn.contract import telemetry
+from visn.contract.errors import FieldError, Reason, booking_error, reason_of
 from visn.infra import settings
 from visn.infra.clients import ensure_admin_app
 
@@ -76,24 +79,59 @@ SYNC_OPTIONS: dict[str, Any] = {
 }
 
 
-def callable_entry(function: F) -> F:
-    """What runs before firebase_functions' callable wrapper:
+# The largest body a callable reads. A valid request is a few KiB at most (every string is
+# bounded; 1000 characters of notes, even escaped, are 12 KiB): Cloud Run would accept 32 MiB.
+MAX_CALLABLE_BODY = 64 * 1024
 
-    - firebase_admin is initialised on the first request (the wrapper verifies ID tokens
-      before our code runs), not at import;
-    - a body that is not JSON at all is refused with the callable protocol's own 400. The
-      wrapper would answer 500 INTERNAL: werkzeug's parse error (or a RecursionError from
-      deeply nested arrays) is not an HttpsError to it.
+
+def callable_entry(function: F) -> F:
+    """What runs before firebase_functions' callable wrapper, in this order:
+
+    - firebase_admin is initialised on the first request (tokens are verified with it), not at
+      import;
+    - the ID token and (in production) the App Check token are verified from the headers,
+      before the body is read: a caller who may not call costs no parsing;
+    - the body is read up to MAX_CALLABLE_BODY and no further (a longer one is INVALID_ARGUMENT
+      / VALIDATION), then a body that is not JSON at all is refused with the callable
+      protocol's own 400. The wrapper would answer 500 INTERNAL: werkzeug's parse error (or a
+      RecursionError from deeply nested arrays) is not an HttpsError to it.
     """
+    name = function.__name__
 
     @functools.wraps(function)
     def entry(request: Any) -> Any:
         ensure_admin_app()
-        if request.method == "POST" and not _parses(request):
+        if request.method != "POST":
+            return function(request)
+        refused = access.refuse_before_body(request.headers)
+        if refused is None and not _bounded(request):
+            refused = booking_error(
+                Reason.VALIDATION,
+                fields=[FieldError("", f"the request is larger than {MAX_CALLABLE_BODY} bytes")],
+            )
+        if refused is not None:
+            # The invocation's line, as for every other refusal (never the token or body).
+            with telemetry.invocation(name):
+                telemetry.finish("error", reason_of(refused))
+            return _error(refused)
+        if not _parses(request):
             return _bad_request()
         return function(request)
 
     return entry  # type: ignore[return-value]
+
+
+def _bounded(request: Any) -> bool:
+    """Read the body, at most MAX_CALLABLE_BODY bytes (werkzeug stops there, with or without
+    a Content-Length); kept for the wrapper, which reads it again from the cache."""
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    request.max_content_length = MAX_CALLABLE_BODY
+    try:
+        request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return False
+    return True
 
 
 def _parses(request: Any) -> bool:
@@ -104,10 +142,18 @@ def _parses(request: Any) -> bool:
     return True
 
 
+def _error(error: HttpsError) -> Any:
+    # The wrapper's own serialisation of an HttpsError, so the SDK reads it as it would.
+    return _response({"error": error._as_dict()}, error._http_error_code.status)
+
+
 def _bad_request() -> Any:
+    return _response({"error": {"status": "INVALID_ARGUMENT", "message": "Bad Request"}}, 400)
+
+
+def _response(body: dict[str, Any], status: int) -> Any:
     import flask
 
-    body = {"error": {"status": "INVALID_ARGUMENT", "message": "Bad Request"}}
-    response = flask.Response(json.dumps(body), status=400, mimetype="application/json")
+    response = flask.Response(json.dumps(body), status=status, mimetype="application/json")
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -44,6 +44,16 @@ QUOTA_BOOKINGS_PER_CUSTOMER_PER_HOUR = IntParam(
     description="createBooking + rearrangeBooking calls all users of one fleet customer may "
     "make in a clock hour",
 )
+QUOTA_CANCELS_PER_USER_PER_HOUR = IntParam(
+    "QUOTA_CANCELS_PER_USER_PER_HOUR",
+    default=60,
+    description="cancelBooking calls one user may make in a clock hour",
+)
+QUOTA_CANCELS_PER_CUSTOMER_PER_HOUR = IntParam(
+    "QUOTA_CANCELS_PER_CUSTOMER_PER_HOUR",
+    default=300,
+    description="cancelBooking calls all users of one fleet customer may make in a clock hour",
+)
 QUOTA_AVAILABILITY_DAYS_PER_USER_PER_MINUTE = IntParam(
     "QUOTA_AVAILABILITY_DAYS_PER_USER_PER_MINUTE",
     default=120,

@@ -28,6 +28,7 @@ from google.api_core import exceptions as gexc
 from google.cloud.firestore import ArrayUnion, Client
 
 from keyloop import KeyloopError, KeyloopRejectedError, Store
+from visn.access import quotas
 from visn.availability import cache as availability_cache
 from visn.contract.caller import Caller
 from visn.contract.errors import Reason, booking_error
@@ -53,6 +54,7 @@ def cancel_booking(caller: Caller, request: CancelBookingRequest) -> dict[str, A
         return _result(request.enquiryId, EnquiryStatus.CANCELLED)
     if status == EnquiryStatus.COMPLETED:
         raise booking_error(Reason.ENQUIRY_COMPLETED)
+    quotas.charge_cancel(client, caller)  # before any write or Keyloop call
     if status == EnquiryStatus.BOOKED:
         if enquiries.slot_started(enquiry):
             raise booking_error(Reason.APPOINTMENT_STARTED)
@@ -63,6 +65,10 @@ def cancel_booking(caller: Caller, request: CancelBookingRequest) -> dict[str, A
         raise booking_error(Reason.ENQUIRY_CANCELLED)
     store = enquiries.store_of(enquiry)
     appointment_id = str(enquiry["dms"]["appointmentId"])
+    if status == EnquiryStatus.CANCELLING and not quotas.cancel_retry_due(
+        client, compensations.ref(client, store, appointment_id)
+    ):
+        return _result(request.enquiryId, EnquiryStatus.CANCELLING)  # asked just now
     try:
         keyloop_client().cancel_appointment(store, appointment_id)
     except KeyloopRejectedError as exc:

@@ -4,7 +4,8 @@ Nothing in an event is trusted beyond "look at repair order X (in store E/S)": t
 read back from Keyloop, so a forged or replayed event can at most cause a read, and the
 order events arrive in does not matter. Answers (docs/api.md, "Keyloop events"):
 
-- 401 without the right `x-api-key`; 405 for anything but POST; 400 for a body that is not a
+- 401 without the right `x-api-key` (checked before the body is read); 405 for anything but
+  POST; 413 for a body over 256 KiB (never read past it); 400 for a body that is not a
   CloudEvent (structured mode: JSON with specversion 1.0, id, source and type; or binary
   mode: those as `ce-*` headers and a JSON body as the data);
 - 204 for every well-formed event: applied, unchanged, ignored (no repair order id), not ours
@@ -31,6 +32,7 @@ import hmac
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -51,6 +53,7 @@ RECEIPT_TTL = timedelta(days=7)  # Keyloop's redeliveries are over well within t
 _JSON_TYPES = ("application/json", "application/cloudevents+json")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _MAX_BODY = 256 * 1024
+MAX_BODY = _MAX_BODY  # what keyloopEvents reads of a body at most (visn/entry/api.py)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,11 @@ class NotACloudEventError(ValueError):
     pass
 
 
-def handle(method: str, headers: Any, body: bytes, content_type: str | None) -> Answer:
+# The body, or a reader of it called only once the key is checked (None: over MAX_BODY).
+Body = bytes | Callable[[], bytes | None]
+
+
+def handle(method: str, headers: Any, body: Body, content_type: str | None) -> Answer:
     started = time.monotonic()
     answer, notice, enquiry_id = _handle(method, headers, body, content_type)
     logger.info(
@@ -92,14 +99,17 @@ def handle(method: str, headers: Any, body: bytes, content_type: str | None) -> 
 
 
 def _handle(
-    method: str, headers: Any, body: bytes, content_type: str | None
+    method: str, headers: Any, body: Body, content_type: str | None
 ) -> tuple[Answer, Notice | None, str | None]:
     if method != "POST":
         return Answer(405, "METHOD_NOT_ALLOWED"), None, None
     if not _authorised(headers.get(API_KEY_HEADER)):
         return Answer(401, "UNAUTHORISED"), None, None
+    read = body() if callable(body) else body
+    if read is None:
+        return Answer(413, "TOO_LARGE"), None, None
     try:
-        notice = parse(body, content_type, headers)
+        notice = parse(read, content_type, headers)
     except NotACloudEventError:
         return Answer(400, "NOT_A_CLOUDEVENT"), None, None
     if notice.repair_order_id is None:
