@@ -42,6 +42,7 @@ class HistoryEvent(StrEnum):
 
 class Outcome(StrEnum):
     UNCHANGED = "UNCHANGED"  # the enquiry already says what the DMS says (ours, or no news)
+    MOVED_ON = "MOVED_ON"  # the enquiry left that appointment meanwhile (our rearrange)
     NOT_BOOKED = "NOT_BOOKED"  # cancelled or completed already: nothing more to follow
     MOVED = "MOVED"
     CANCELLED = "CANCELLED"
@@ -59,7 +60,12 @@ def settle(
     """Read the DMS (`read`, one Keyloop read) and apply it to the enquiry `snapshot` (read
     before it); after a lost write, read the enquiry and the DMS again and apply again, at most
     SETTLE_ATTEMPTS times in all. Returns the outcome and the view last applied. Raises what
-    `read` or Firestore raise (the caller counts those)."""
+    `read` or Firestore raise (the caller counts those).
+
+    `read` asks about the appointment the enquiry was on when first read: once the enquiry
+    has left it (our rearrange won the race), what the DMS says of it is no longer the
+    enquiry's (MOVED_ON; the new appointment is read by the sync on its schedule)."""
+    about = _appointment_of(snapshot)
     view = read()
     for attempt in range(1, SETTLE_ATTEMPTS + 1):
         outcome = apply(client, snapshot, view, via=via)
@@ -70,8 +76,14 @@ def settle(
             return Outcome.NOT_BOOKED, view
         if (snapshot.to_dict() or {}).get("status") != EnquiryStatus.BOOKED:
             return Outcome.NOT_BOOKED, view  # settled by the winner: no need to ask the DMS
+        if _appointment_of(snapshot) != about:
+            return Outcome.MOVED_ON, view
         view = read()
     return Outcome.CONFLICT, view  # not reached: the loop returns on its last attempt
+
+
+def _appointment_of(snapshot: Any) -> Any:
+    return ((snapshot.to_dict() or {}).get("dms") or {}).get("appointmentId")
 
 
 def apply(client: Client, snapshot: Any, view: DmsView, *, via: str) -> Outcome:

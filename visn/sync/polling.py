@@ -136,11 +136,7 @@ def sync(settings: SyncSettings | None = None) -> SyncReport:
 def _lag(due: list[_Candidate], now: datetime) -> int:
     """How long past its due time the most overdue enquiry of this run was waiting, in whole
     seconds (the dashboard's sync lag): one never looked at has no record and is not counted."""
-    overdue = [
-        now - when
-        for c in due
-        if c.check is not None and isinstance(when := c.check.get("dueAt"), datetime)
-    ]
+    overdue = [now - when for c in due if (when := schedule.due_at(c.check, c.start)) is not None]
     return max(0, int(max(overdue).total_seconds())) if overdue else 0
 
 
@@ -227,6 +223,8 @@ def _look_and_apply(
         report.failed += 1  # stays due: the next run reads it again
         logger.warn("dms sync lost every write it tried on an enquiry", enquiryId=snapshot.id)
         return None
+    if outcome is Outcome.MOVED_ON:  # our rearrange moved it meanwhile: read the new one soon
+        return schedule.still_due(snapshot.id, candidate.start, now)
     if outcome.changed:
         report.changed.append(snapshot.id)
     start = view.due_in if outcome is Outcome.MOVED and view.due_in else candidate.start

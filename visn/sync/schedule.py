@@ -60,15 +60,24 @@ def next_due(start: datetime, checked: datetime) -> datetime:
     )
 
 
+def due_at(check: dict[str, Any] | None, start: datetime) -> datetime | None:
+    """When the enquiry falls due: by its record, or by its slot now (a slot moved nearer by
+    ourselves or by ViSN since the last look), whichever is first. None when it was never
+    looked at (due at once, with no time it was due since)."""
+    if check is None:
+        return None
+    times = [check["dueAt"]] if isinstance(check.get("dueAt"), datetime) else []
+    if isinstance(check.get("checkedAt"), datetime):
+        times.append(next_due(start, check["checkedAt"]))
+    return min(times) if times else None
+
+
 def is_due(check: dict[str, Any] | None, start: datetime, now: datetime) -> bool:
-    """Never looked at, or its time has come by its record or by its slot now (a slot moved
-    nearer by ourselves or by ViSN since the last look)."""
+    """Never looked at, or its time has come (`due_at`)."""
     if check is None or not isinstance(check.get("checkedAt"), datetime):
         return True
-    due = check.get("dueAt")
-    if isinstance(due, datetime) and due <= now:
-        return True
-    return bool(next_due(start, check["checkedAt"]) <= now)
+    due = due_at(check, start)
+    return due is not None and due <= now
 
 
 def record(
