@@ -22,6 +22,11 @@ from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
 from keyloop import KeyloopClient, KeyloopUnavailableError
+from tests.saga.gates import Gate
+
+
+# The index of the step this thread is at (set by the recorder, read by the gate).
+_this_thread = threading.local()
 
 
 class ProcessDied(BaseException):
@@ -57,6 +62,9 @@ FAULTS = {
     "write": WRITE_FAULTS,
     "create": CREATE_FAULTS,
     "cancel": CANCEL_FAULTS,
+    # The DMS sync's read-back of a repair order: a step the interleaving explorer pauses at;
+    # its faults are tested in tests/functions (the single-step flows never read one).
+    "lookup": (),
 }
 
 # The explorer's Keyloop read timeout is short (KEYLOOP_READ_TIMEOUT_MS); a stall outlasts it.
@@ -110,32 +118,69 @@ class Injection:
 
 @dataclass
 class StepRecorder:
-    """Records steps while active; injects `injection` (if any) at its step."""
+    """Records steps while active; injects `injection` (if any) at its step. With `thread`,
+    only that thread's steps are recorded (another actor's are not), and `gate` (if any)
+    pauses that thread just before or just after one of them (tests/saga/gates.py)."""
 
     sandbox_url: str
     steps: list[Step] = field(default_factory=list)
     injection: Injection | None = None
     active: bool = False
     injected: bool = False
+    thread: int | None = None
+    gate: Gate | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager
-    def recording(self, injection: Injection | None = None) -> Iterator[list[Step]]:
+    def recording(
+        self,
+        injection: Injection | None = None,
+        *,
+        thread: int | None = None,
+        gate: Gate | None = None,
+    ) -> Iterator[list[Step]]:
         self.steps = []
         self.injection = injection
         self.injected = False
+        self.thread = thread
+        self.gate = gate
         self.active = True
         try:
             yield self.steps
         finally:
             self.active = False
+            self.gate = None
+            self.thread = None
 
     def _next(self, kind: str, label: str) -> str | None:
-        """Record the step; the fault to inject at it, if this is the one."""
+        """Record the step; the fault to inject at it, if this is the one. Pauses here when
+        the gate is set before this step."""
+        fault = self._record(kind, label)
+        self._pause(after=False)
+        return fault
+
+    def _pause(self, *, after: bool) -> None:
+        gate = self.gate
+        index = getattr(_this_thread, "index", None)
+        if gate is not None and index is not None:
+            gate.pause_if(index, after=after)
+
+    def _gated_after(self) -> bool:
+        """Whether this thread pauses just after its current step (a read is then read in
+        full first, so that the pause falls after the read really happened)."""
+        gate = self.gate
+        index = getattr(_this_thread, "index", None)
+        return gate is not None and index is not None and gate.wants(index, after=True)
+
+    def _record(self, kind: str, label: str) -> str | None:
+        _this_thread.index = None
         with self._lock:
             if not self.active:
                 return None
+            if self.thread is not None and threading.get_ident() != self.thread:
+                return None  # another actor's step: neither recorded nor gated
             index = len(self.steps)
+            _this_thread.index = index
             self.steps.append(Step(kind, label))
             wanted = self.injection
             if wanted is None or self.injected:
@@ -157,7 +202,9 @@ class StepRecorder:
             request = kwargs.get("request") or (args[0] if args else {})
             fault = self._next("write", _commit_label(request))
             if fault is None:
-                return original(api, *args, **kwargs)
+                answer = original(api, *args, **kwargs)
+                self._pause(after=True)
+                return answer
             if fault == "refused":
                 raise gexc.ServiceUnavailable("injected: refused, not applied")  # type: ignore[no-untyped-call]
             original(api, *args, **kwargs)
@@ -181,6 +228,10 @@ class StepRecorder:
             if fault == "died":
                 list(result)  # the read happened
                 raise ProcessDied
+            if self._gated_after():
+                if what != "begin-transaction":
+                    result = iter(list(result))  # the read happened
+                self._pause(after=True)
             return result
 
         return read
@@ -191,7 +242,9 @@ class StepRecorder:
         def call(client: Any, *args: Any, **kwargs: Any) -> Any:
             fault = self._next(kind, f"keyloop {kind}")
             if fault is None:
-                return original(client, *args, **kwargs)
+                answer = original(client, *args, **kwargs)
+                self._pause(after=True)
+                return answer
             if fault == "refused-before-sending":
                 # What the client raises on a refused connection (tested against the
                 # sandbox in tests/integration): the sandbox cannot refuse its own port.
@@ -220,6 +273,7 @@ def patched(recorder: StepRecorder) -> Iterator[StepRecorder]:
         (FirestoreClient, "begin_transaction"): FirestoreClient.begin_transaction,
         (KeyloopClient, "create_appointment"): KeyloopClient.create_appointment,
         (KeyloopClient, "cancel_appointment"): KeyloopClient.cancel_appointment,
+        (KeyloopClient, "get_repair_order"): KeyloopClient.get_repair_order,
     }
     FirestoreClient.commit = recorder.wrap_commit(FirestoreClient.commit)  # type: ignore[method-assign]
     FirestoreClient.batch_get_documents = recorder.wrap_read(  # type: ignore[method-assign]
@@ -234,6 +288,9 @@ def patched(recorder: StepRecorder) -> Iterator[StepRecorder]:
     )
     KeyloopClient.cancel_appointment = recorder.wrap_keyloop(  # type: ignore[method-assign]
         KeyloopClient.cancel_appointment, "cancel"
+    )
+    KeyloopClient.get_repair_order = recorder.wrap_keyloop(  # type: ignore[method-assign]
+        KeyloopClient.get_repair_order, "lookup"
     )
     try:
         yield recorder
