@@ -115,6 +115,20 @@ def _cancel(world: SagaWorld, scene: Scene) -> Told:
     return _callable_told(world.call("cancelBooking", {"enquiryId": scene.enquiry_id}))
 
 
+def _cancel_meeting_409(world: SagaWorld, scene: Scene) -> Told:
+    """A second cancel (a double click) whose DELETE, of an appointment the DMS has already
+    cancelled, meets the 409 the review saw from Keyloop while a cancel is being processed
+    (the sandbox itself answers 404 there). As the paused actor, it looks at its start."""
+    h = world.harness
+    gone = {a["appointmentId"] for a in h.appointments("CANCELLED")}
+    if scene.appointment_id in gone:
+        h.fault("cancel", status=409, body={"code": "APPOINTMENT_CANCELLATION_IN_PROGRESS"})
+    try:
+        return _cancel(world, scene)
+    finally:
+        h.http.delete(f"{h.sandbox.url}/_sandbox/faults", timeout=5).raise_for_status()
+
+
 def _callable_truth(flow: str, key: str | None) -> Callable[[World, Scene, Told], list[str]]:
     def truth(end: World, scene: Scene, told: Told) -> list[str]:
         return invariants.told_truth(
@@ -208,7 +222,10 @@ def _event(action: str) -> Callable[[SagaWorld, Scene], Told]:
             response = client.post(
                 "/keyloopEvents",
                 data=json.dumps(event),
-                headers={"Content-Type": "application/cloudevents+json", "x-api-key": EVENTS_SECRET},
+                headers={
+                    "Content-Type": "application/cloudevents+json",
+                    "x-api-key": EVENTS_SECRET,
+                },
             )
         return Told(str(response.status_code), status=response.status_code, dealer=changed)
 
@@ -268,7 +285,7 @@ def _resolve(world: SagaWorld, scene: Scene) -> Told:
 
 
 def _resolve_truth(end: World, scene: Scene, told: Told) -> list[str]:
-    return [p for op_id, status in told.resolutions for p in invariants.resolved(end, op_id, status)]
+    return [p for op_id, said in told.resolutions for p in invariants.resolved(end, op_id, said)]
 
 
 # -- the cast --------------------------------------------------------------------------------
@@ -287,7 +304,9 @@ ACTORS = {
     a.name: a
     for a in (
         Actor("create", _create(CREATE_KEY), _callable_truth("create", CREATE_KEY)),
-        Actor("create-other", _create(OTHER_CREATE_KEY), _callable_truth("create", OTHER_CREATE_KEY)),
+        Actor(
+            "create-other", _create(OTHER_CREATE_KEY), _callable_truth("create", OTHER_CREATE_KEY)
+        ),
         Actor(
             "rearrange",
             _rearrange(REARRANGE_KEY, NEW_SLOT),
@@ -299,6 +318,7 @@ ACTORS = {
             _callable_truth("rearrange", OTHER_REARRANGE_KEY),
         ),
         Actor("cancel", _cancel, _callable_truth("cancel", None)),
+        Actor("cancel-409", _cancel_meeting_409, _callable_truth("cancel", None)),
         Actor("reconciler", _reconciler, _reconciler_truth, prepare=_reconciler_work),
         Actor("event-move", _event("move"), _dealer_truth, dealer=True),
         Actor("event-cancel", _event("cancel"), _dealer_truth, dealer=True),
@@ -306,4 +326,3 @@ ACTORS = {
         Actor("resolve", _resolve, _resolve_truth, prepare=_resolve_work),
     )
 }
-

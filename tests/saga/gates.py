@@ -86,7 +86,7 @@ def start(run: Callable[[], T], name: str = "actor") -> Running[T]:
         running.ready.wait()
         try:
             running.value.append(run())
-        except BaseException as exc:  # noqa: BLE001 (handed to the explorer, which reports it)
+        except BaseException as exc:
             running.error.append(exc)
         finally:
             running.done.set()

@@ -180,17 +180,31 @@ def told_truth(
     ours = world.live_for_operation(op_id) if op_id else []
     if ours:
         found.append(f"{flow} said {reason}, yet it left a live appointment {ours}")
-    moved = enquiry is None or enquiry.get("dms", {}).get("appointmentId") != old_appointment
-    if others:  # another actor may have moved it: only a move onto our own appointment counts
-        moved = enquiry is None or any(
-            world.appointments.get(entry.get("appointmentId") or "", {}).get("externalReference")
-            == op_id
-            for entry in enquiry.get("history", [])
-            if entry.get("action") == "REARRANGED"
-        )
-    if flow == "rearrange" and moved:
+    if flow == "rearrange" and _moved(world, enquiry, op_id, old_appointment, others=others):
         found.append(f"rearrange said {reason}, but the enquiry moved")
     return found
+
+
+def _moved(
+    world: World,
+    enquiry: dict[str, Any] | None,
+    op_id: str | None,
+    old_appointment: str | None,
+    *,
+    others: bool,
+) -> bool:
+    """Whether the enquiry moved; with `others`, onto an appointment this operation made
+    (another actor may have moved it)."""
+    if enquiry is None:
+        return True
+    if not others:
+        return bool(enquiry.get("dms", {}).get("appointmentId") != old_appointment)
+    return any(
+        world.appointments.get(entry.get("appointmentId") or "", {}).get("externalReference")
+        == op_id
+        for entry in enquiry.get("history", [])
+        if entry.get("action") == "REARRANGED"
+    )
 
 
 def _cancel_told(

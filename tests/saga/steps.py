@@ -24,9 +24,14 @@ from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 from keyloop import KeyloopClient, KeyloopUnavailableError
 from tests.saga.gates import Gate
 
-
-# The index of the step this thread is at (set by the recorder, read by the gate).
+# The recording and index of the step this thread is at (set by the recorder, read by the
+# gate just before and just after the step).
 _this_thread = threading.local()
+
+
+def _here() -> tuple[Session | None, int | None]:
+    at: tuple[Session | None, int | None] = getattr(_this_thread, "at", (None, None))
+    return at
 
 
 class ProcessDied(BaseException):
@@ -117,19 +122,37 @@ class Injection:
 
 
 @dataclass
-class StepRecorder:
-    """Records steps while active; injects `injection` (if any) at its step. With `thread`,
-    only that thread's steps are recorded (another actor's are not), and `gate` (if any)
-    pauses that thread just before or just after one of them (tests/saga/gates.py)."""
+class Session:
+    """One recording: its steps, the fault it injects (if any), the gate it pauses at."""
 
-    sandbox_url: str
     steps: list[Step] = field(default_factory=list)
     injection: Injection | None = None
-    active: bool = False
     injected: bool = False
-    thread: int | None = None
     gate: Gate | None = None
+
+
+@dataclass
+class StepRecorder:
+    """Records steps while a recording is open; injects its `injection` (if any) at its step.
+    A recording for one `thread` sees only that thread's steps (another actor's are not), and
+    its `gate` (if any) pauses that thread just before or just after one of them
+    (tests/saga/gates.py); a recording without a thread sees every other thread's steps.
+    Recordings of different threads may be open at once (two actors in flight)."""
+
+    sandbox_url: str
+    _sessions: dict[int | None, Session] = field(default_factory=dict)
+    _last: Session = field(default_factory=Session)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def steps(self) -> list[Step]:
+        """The steps of the recording opened last."""
+        return self._last.steps
+
+    @property
+    def injected(self) -> bool:
+        """Whether the recording opened last injected its fault."""
+        return self._last.injected
 
     @contextmanager
     def recording(
@@ -139,18 +162,16 @@ class StepRecorder:
         thread: int | None = None,
         gate: Gate | None = None,
     ) -> Iterator[list[Step]]:
-        self.steps = []
-        self.injection = injection
-        self.injected = False
-        self.thread = thread
-        self.gate = gate
-        self.active = True
+        session = Session(injection=injection, gate=gate)
+        with self._lock:
+            self._sessions[thread] = session
+            self._last = session
         try:
-            yield self.steps
+            yield session.steps
         finally:
-            self.active = False
-            self.gate = None
-            self.thread = None
+            with self._lock:
+                if self._sessions.get(thread) is session:
+                    del self._sessions[thread]
 
     def _next(self, kind: str, label: str) -> str | None:
         """Record the step; the fault to inject at it, if this is the one. Pauses here when
@@ -160,38 +181,37 @@ class StepRecorder:
         return fault
 
     def _pause(self, *, after: bool) -> None:
-        gate = self.gate
-        index = getattr(_this_thread, "index", None)
-        if gate is not None and index is not None:
-            gate.pause_if(index, after=after)
+        session, index = _here()
+        if session is not None and session.gate is not None and index is not None:
+            session.gate.pause_if(index, after=after)
 
     def _gated_after(self) -> bool:
         """Whether this thread pauses just after its current step (a read is then read in
         full first, so that the pause falls after the read really happened)."""
-        gate = self.gate
-        index = getattr(_this_thread, "index", None)
+        session, index = _here()
+        gate = session.gate if session is not None else None
         return gate is not None and index is not None and gate.wants(index, after=True)
 
     def _record(self, kind: str, label: str) -> str | None:
-        _this_thread.index = None
+        _this_thread.at = (None, None)
         with self._lock:
-            if not self.active:
+            session = self._sessions.get(threading.get_ident()) or self._sessions.get(None)
+            if session is None:
                 return None
-            if self.thread is not None and threading.get_ident() != self.thread:
-                return None  # another actor's step: neither recorded nor gated
-            index = len(self.steps)
-            _this_thread.index = index
-            self.steps.append(Step(kind, label))
-            wanted = self.injection
-            if wanted is None or self.injected:
+            steps = session.steps
+            index = len(steps)
+            _this_thread.at = (session, index)
+            steps.append(Step(kind, label))
+            wanted = session.injection
+            if wanted is None or session.injected:
                 return None
-            of_kind = sum(1 for step in self.steps if step.kind == kind) - 1
+            of_kind = sum(1 for step in steps if step.kind == kind) - 1
             if (
                 wanted.index == index
                 or (wanted.label is not None and wanted.label == label)
                 or (wanted.kind == kind and wanted.nth == of_kind)
             ):
-                self.injected = True
+                session.injected = True
                 return wanted.fault
             return None
 
