@@ -45,7 +45,7 @@ class Interleaving:
 
 ROWS: list[Row] = []
 INTERLEAVINGS: list[Interleaving] = []
-MODEL: dict[str, int] = {"examples": 0, "calls": 0}
+MODEL: dict[str, int] = {"examples": 0, "calls": 0, "paused": 0}
 
 
 @pytest.fixture
@@ -102,7 +102,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         _interleavings_table(terminalreporter.write_line)
     if MODEL["examples"]:
         terminalreporter.write_line(
-            f"saga model: {MODEL['examples']} examples, {MODEL['calls']} calls, "
+            f"saga model: {MODEL['examples']} examples, {MODEL['calls']} calls "
+            f"({MODEL['paused']} paused at a step while others ran), "
             "invariants checked after every step"
         )
     if not ROWS:

@@ -175,8 +175,10 @@ def told_truth(
         if result["appointmentId"] not in world.live():
             found.append(f"{flow} said booked, but its appointment is not live")
         return found
-    if reason == "DMS_OUTCOME_UNKNOWN":
-        return found  # the one answer that may leave a question (on record for a person)
+    # DMS_OUTCOME_UNKNOWN: the one answer that may leave a question (on record for a person).
+    # IN_PROGRESS beside another actor: another attempt under the same key is booking.
+    if reason == "DMS_OUTCOME_UNKNOWN" or (others and reason == "IN_PROGRESS"):
+        return found
     ours = world.live_for_operation(op_id) if op_id else []
     if ours:
         found.append(f"{flow} said {reason}, yet it left a live appointment {ours}")

@@ -46,8 +46,11 @@ def _pairs() -> list[object]:
 
 
 def _set_up(world: SagaWorld, a: Actor) -> Scene:
-    world.reset()
+    # No stall is played here: a Keyloop timeout would only be this busy machine's, and
+    # would make a run's path depend on the load.
+    world.monkeypatch.setenv("KEYLOOP_READ_TIMEOUT_MS", "5000")
     world.monkeypatch.setenv("KEYLOOP_EVENTS_SECRET", EVENTS_SECRET)
+    world.reset()
     where = scene(world)
     a.prepare(world, where)
     return where

@@ -143,6 +143,7 @@ class SagaModel(RuleBasedStateMachine):
         if run is None:
             return
         MODEL["calls"] += 1
+        MODEL["paused"] += 1
         running = start(run, name=f"model-{kind}")
         gate = Gate(index, after, running.ident)
         stack = contextlib.ExitStack()
