@@ -81,7 +81,9 @@ def _one(world: SagaWorld, a: Actor, b: Actor, index: int, step: Step, after: bo
     note = ""
     with world.recorder.recording(thread=first.ident, gate=gate):
         first.go()
-        assert gate.reached.wait(FINISH), f"{a.name} never reached step {index} ({step.label})"
+        while not (gate.reached.wait(0.02) or first.done.is_set()):
+            pass
+        assert gate.reached.is_set(), f"{a.name} never reached step {index} ({step.label})"
         assert world.recorder.steps[index] == step, (
             f"{a.name}'s step {index} is {world.recorder.steps[index]}, was {step} alone"
         )
