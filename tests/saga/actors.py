@@ -235,9 +235,16 @@ def _event(action: str) -> Callable[[SagaWorld, Scene], Told]:
 def _sync(world: SagaWorld, scene: Scene) -> Told:
     """The dealer moves E's appointment and no event comes: the polling sync finds it."""
     changed = _dealer(world, scene, "move")
+    before = len(world.harness.upstream_requests())
     report = sync(SyncSettings(force=True))
     outcomes = ",".join(f"{k}:{v}" for k, v in sorted(report.outcomes.items())) or "none"
-    return Told(f"sync {outcomes}", report=report, dealer=changed)
+    # It answers for what it looked at: the changed appointment only if it read that one (a
+    # rearrange in flight may have made it, not yet on the enquiry the sync looked at).
+    looked = any(
+        r["endpoint"] == "repairOrder" and changed is not None and changed in r["path"]
+        for r in world.harness.upstream_requests()[before:]
+    )
+    return Told(f"sync {outcomes}", report=report, dealer=changed if looked else None)
 
 
 def _dealer_truth(end: World, scene: Scene, told: Told) -> list[str]:
