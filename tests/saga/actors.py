@@ -33,6 +33,8 @@ from visn.saga.reconciler import ReconcilerIncomplete, ReconcilerSettings, RunRe
 from visn.sync.polling import SyncReport, SyncSettings, sync
 
 OTHER_CREATE_KEY = "key-saga-create-0002"
+ELSEWHERE_CREATE_KEY = "key-saga-create-0003"
+ELSEWHERE_SLOT = {"start": "2027-01-12T11:00:00+00:00"}
 OTHER_REARRANGE_KEY = "key-saga-rearrange-02"
 OTHER_SLOT = {"start": "2027-01-13T11:00:00+00:00"}
 E_KEY = "key-saga-setup-0001"
@@ -96,9 +98,9 @@ def dealer_books(start: str, reference: str) -> bool:
 # -- the callables -------------------------------------------------------------------------
 
 
-def _create(key: str) -> Callable[[SagaWorld, Scene], Told]:
+def _create(key: str, slot: dict[str, str] = SLOT) -> Callable[[SagaWorld, Scene], Told]:
     def run(world: SagaWorld, scene: Scene) -> Told:
-        return _callable_told(world.call("createBooking", booking(key=key)))
+        return _callable_told(world.call("createBooking", booking(key=key, slot=slot)))
 
     return run
 
@@ -313,6 +315,12 @@ ACTORS = {
         Actor("create", _create(CREATE_KEY), _callable_truth("create", CREATE_KEY)),
         Actor(
             "create-other", _create(OTHER_CREATE_KEY), _callable_truth("create", OTHER_CREATE_KEY)
+        ),
+        # Another customer's booking elsewhere: it contends for nothing but the numbering.
+        Actor(
+            "create-elsewhere",
+            _create(ELSEWHERE_CREATE_KEY, ELSEWHERE_SLOT),
+            _callable_truth("create", ELSEWHERE_CREATE_KEY),
         ),
         Actor(
             "rearrange",
