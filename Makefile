@@ -99,12 +99,15 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.dms_sync $(SYNC_BENCH_ARGS)
 
-# The saga's model test for longer, with random seeds (tests/saga/test_model.py).
+# The saga's model test for longer, with random seeds (tests/saga/test_model.py), and the
+# interleaving explorer's every pair of actors (tests/saga/test_interleavings.py; `make test`
+# runs the pairs that matter most).
 SOAK_EXAMPLES ?= 300
 SOAK_STEPS ?= 30
 soak: $(VENV)/.installed
 	SAGA_MODEL_EXAMPLES=$(SOAK_EXAMPLES) SAGA_MODEL_STEPS=$(SOAK_STEPS) SAGA_MODEL_RANDOM=1 \
 		$(PY) -m pytest tests/saga/test_model.py -p no:cacheprovider -o addopts="" -q -rA --timeout=0
+	SAGA_SOAK=1 $(PY) -m pytest tests/saga/test_interleavings.py -p no:cacheprovider -q --timeout=0
 
 # The whole local stack, in the foreground until Ctrl-C: the Keyloop sandbox, Firestore, and
 # firebase-tools' functions and auth emulators, seeded with demo data, and the dev console

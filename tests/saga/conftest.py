@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 from devtools.firestore_emulator import FirestoreEmulator
 from tests.functions.conftest import harness
 from tests.functions.harness import Harness
+from tests.saga.invariants import World
 from tests.saga.steps import StepRecorder, patched
 from tests.saga.world import SagaWorld
 
@@ -28,8 +31,21 @@ class Row:
     problems: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Interleaving:
+    a: str
+    index: int
+    step: str  # "before ..." or "after ..."
+    b: str
+    told_a: str
+    told_b: str
+    end: str
+    problems: tuple[str, ...]
+
+
 ROWS: list[Row] = []
-MODEL: dict[str, int] = {"examples": 0, "calls": 0}
+INTERLEAVINGS: list[Interleaving] = []
+MODEL: dict[str, int] = {"examples": 0, "calls": 0, "paused": 0}
 
 
 @pytest.fixture
@@ -44,10 +60,50 @@ def saga_world(
         yield world
 
 
+def end_summary(world: World) -> str:
+    """The end state in one line, for the explorers' tables."""
+
+    def count(values: list[str]) -> str:
+        return ",".join(f"{k}:{n}" for k, n in sorted(Counter(values).items())) or "-"
+
+    return (
+        f"live={len(world.live())} "
+        f"enq={count([e.get('status', '?') for e in world.enquiries.values()])} "
+        f"op={count([o.get('status', '?') for o in world.operations.values()])} "
+        f"owed={count([c.get('status', '?') for c in world.compensations.values()])}"
+    )
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """The `soak` pairs of the interleaving explorer run only in `make soak` (SAGA_SOAK=1)."""
+    if os.environ.get("SAGA_SOAK") == "1":
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
+def _interleavings_table(write: Any) -> None:
+    write("")
+    write(f"{'A':<15} {'#':>2} {'A paused':<52} {'B':<15} {'A got':<18} {'B got':<24} end state")
+    for r in INTERLEAVINGS:
+        mark = "  <-- " + "; ".join(r.problems) if r.problems else ""
+        write(
+            f"{r.a:<15} {r.index:>2} {r.step[:52]:<52} {r.b:<15} {r.told_a[:18]:<18} "
+            f"{r.told_b[:24]:<24} {r.end}{mark}"
+        )
+    bad = sum(len(r.problems) for r in INTERLEAVINGS)
+    write(f"interleavings: {len(INTERLEAVINGS)} explored, {bad} invariant violations")
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if INTERLEAVINGS:
+        _interleavings_table(terminalreporter.write_line)
     if MODEL["examples"]:
         terminalreporter.write_line(
-            f"saga model: {MODEL['examples']} examples, {MODEL['calls']} calls, "
+            f"saga model: {MODEL['examples']} examples, {MODEL['calls']} calls "
+            f"({MODEL['paused']} paused at a step while others ran), "
             "invariants checked after every step"
         )
     if not ROWS:

@@ -148,8 +148,11 @@ def told_truth(
     op_id: str | None,
     enquiry_id: str | None,
     old_appointment: str | None,
+    others: bool = False,
 ) -> list[str]:
-    """What the caller was told, against the settled end state."""
+    """What the caller was told, against the settled end state. `others`: another actor ran
+    at the same time, so a success may since have been superseded by a later change that the
+    enquiry's history shows, and a failed cancel may meet an enquiry another actor cancelled."""
     if outcome is None:
         return []  # the process died: nobody was told anything
     reason = None if outcome.ok else outcome.reason
@@ -159,10 +162,12 @@ def told_truth(
         found.append(f"{flow} said {reason or 'ok'}, yet its key was left for a person")
     enquiry = world.enquiries.get(enquiry_id or "") if enquiry_id else None
     if flow == "cancel":
-        return found + _cancel_told(world, outcome, enquiry, old_appointment)
+        return found + _cancel_told(world, outcome, enquiry, old_appointment, others=others)
     if outcome.ok:
         result = outcome.result
         made = world.enquiries.get(result["enquiryId"]) or {}
+        if others and superseded(made, result["appointmentId"]):
+            return found
         if made.get("status") != "BOOKED":
             found.append(f"{flow} said booked, but the enquiry is not BOOKED")
         elif made["dms"]["appointmentId"] != result["appointmentId"]:
@@ -174,19 +179,47 @@ def told_truth(
         if result["appointmentId"] not in world.live():
             found.append(f"{flow} said booked, but its appointment is not live")
         return found
-    if reason == "DMS_OUTCOME_UNKNOWN":
-        return found  # the one answer that may leave a question (on record for a person)
+    # DMS_OUTCOME_UNKNOWN: the one answer that may leave a question (on record for a person).
+    # IN_PROGRESS beside another actor: another attempt under the same key is booking.
+    if reason == "DMS_OUTCOME_UNKNOWN" or (others and reason == "IN_PROGRESS"):
+        return found
     ours = world.live_for_operation(op_id) if op_id else []
     if ours:
         found.append(f"{flow} said {reason}, yet it left a live appointment {ours}")
-    moved = enquiry is None or enquiry.get("dms", {}).get("appointmentId") != old_appointment
-    if flow == "rearrange" and moved:
+    if flow == "rearrange" and _moved(world, enquiry, op_id, old_appointment, others=others):
         found.append(f"rearrange said {reason}, but the enquiry moved")
     return found
 
 
+def _moved(
+    world: World,
+    enquiry: dict[str, Any] | None,
+    op_id: str | None,
+    old_appointment: str | None,
+    *,
+    others: bool,
+) -> bool:
+    """Whether the enquiry moved; with `others`, onto an appointment this operation made
+    (another actor may have moved it)."""
+    if enquiry is None:
+        return True
+    if not others:
+        return bool(enquiry.get("dms", {}).get("appointmentId") != old_appointment)
+    return any(
+        world.appointments.get(entry.get("appointmentId") or "", {}).get("externalReference")
+        == op_id
+        for entry in enquiry.get("history", [])
+        if entry.get("action") == "REARRANGED"
+    )
+
+
 def _cancel_told(
-    world: World, outcome: Outcome, enquiry: dict[str, Any] | None, appointment: str | None
+    world: World,
+    outcome: Outcome,
+    enquiry: dict[str, Any] | None,
+    appointment: str | None,
+    *,
+    others: bool,
 ) -> list[str]:
     status = enquiry.get("status") if enquiry else None
     if outcome.ok:
@@ -194,9 +227,68 @@ def _cancel_told(
         found = [] if status == "CANCELLED" else [f"cancel said {told}, enquiry ended {status}"]
         if appointment in world.live():
             found.append(f"cancel said {told}, but the appointment is live")
+        last = (enquiry or {}).get("dms", {}).get("appointmentId")
+        if last != appointment and last in world.live():
+            found.append(f"cancel said {told}, but the enquiry's appointment is live")
         return found
+    if others and status == "CANCELLED":
+        return []  # another actor (a second cancel, the dealer) cancelled it
     if status != "BOOKED":
         return [f"cancel said {outcome.reason}, but the enquiry ended {status}"]
+    return []
+
+
+# History entries after which an appointment an earlier caller was told of is no longer the
+# enquiry's: a later move, a cancel (ours or the dealer's), the work done.
+_SUPERSEDING = frozenset({"REARRANGED", "CANCELLED", "CANCELLED_IN_DMS", "COMPLETED_IN_DMS"})
+
+
+def superseded(enquiry: dict[str, Any], appointment_id: str) -> bool:
+    """The enquiry was booked on `appointment_id`, and a later change took it off it."""
+    history = enquiry.get("history", [])
+    booked_at = [
+        i
+        for i, entry in enumerate(history)
+        if entry.get("action") in ("BOOKED", "REARRANGED")
+        and entry.get("appointmentId") == appointment_id
+    ]
+    return bool(booked_at) and any(
+        entry.get("action") in _SUPERSEDING for entry in history[booked_at[-1] + 1 :]
+    )
+
+
+def dms_applied(world: World, appointment_id: str, told: str) -> list[str]:
+    """A change the DMS made to `appointment_id`, said to be applied: every BOOKED enquiry
+    still on that appointment agrees with the DMS (live, at its time)."""
+    found: list[str] = []
+    appointment = world.appointments.get(appointment_id)
+    for enquiry_id in world.enquiries_on(appointment_id, frozenset({"BOOKED"})):
+        enquiry = world.enquiries[enquiry_id]
+        if appointment is None or appointment["status"] != "BOOKED":
+            found.append(f"{told}: enquiry {enquiry_id} is BOOKED on a dead appointment")
+        elif not _same_instant(appointment["dueInDateTime"], enquiry["slot"]["start"]):
+            found.append(f"{told}: enquiry {enquiry_id} is not at the DMS's time")
+    return found
+
+
+def resolved(world: World, op_id: str, status: str) -> list[str]:
+    """What `operations resolve` said it did, against the end state."""
+    op = world.operations.get(op_id, {})
+    live = world.live_for_operation(op_id)
+    if status == "COMPLETED":
+        appointment = (op.get("result") or {}).get("appointmentId")
+        enquiry = world.enquiries.get(op.get("enquiryId") or "", {})
+        kept = (
+            op.get("status") == "COMPLETED"
+            and appointment in live
+            and enquiry.get("status") == "BOOKED"
+            and enquiry.get("dms", {}).get("appointmentId") == appointment
+        )
+        return [] if kept else [f"resolve said kept, but op ended {op.get('status')}, live {live}"]
+    if op.get("status") == "COMPLETED":  # a retry of the key, free again, booked anew
+        live = [a for a in live if a != (op.get("result") or {}).get("appointmentId")]
+    if status in ("FAILED", "COMPENSATING") and live:
+        return [f"resolve said {status}, yet the operation has a live appointment {live}"]
     return []
 
 

@@ -22,6 +22,16 @@ from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
 from keyloop import KeyloopClient, KeyloopUnavailableError
+from tests.saga.gates import Gate
+
+# The recording and index of the step this thread is at (set by the recorder, read by the
+# gate just before and just after the step).
+_this_thread = threading.local()
+
+
+def _here() -> tuple[Session | None, int | None]:
+    at: tuple[Session | None, int | None] = getattr(_this_thread, "at", (None, None))
+    return at
 
 
 class ProcessDied(BaseException):
@@ -57,6 +67,9 @@ FAULTS = {
     "write": WRITE_FAULTS,
     "create": CREATE_FAULTS,
     "cancel": CANCEL_FAULTS,
+    # The DMS sync's read-back of a repair order: a step the interleaving explorer pauses at;
+    # its faults are tested in tests/functions (the single-step flows never read one).
+    "lookup": (),
 }
 
 # The explorer's Keyloop read timeout is short (KEYLOOP_READ_TIMEOUT_MS); a stall outlasts it.
@@ -109,44 +122,96 @@ class Injection:
 
 
 @dataclass
-class StepRecorder:
-    """Records steps while active; injects `injection` (if any) at its step."""
+class Session:
+    """One recording: its steps, the fault it injects (if any), the gate it pauses at."""
 
-    sandbox_url: str
     steps: list[Step] = field(default_factory=list)
     injection: Injection | None = None
-    active: bool = False
     injected: bool = False
+    gate: Gate | None = None
+
+
+@dataclass
+class StepRecorder:
+    """Records steps while a recording is open; injects its `injection` (if any) at its step.
+    A recording for one `thread` sees only that thread's steps (another actor's are not), and
+    its `gate` (if any) pauses that thread just before or just after one of them
+    (tests/saga/gates.py); a recording without a thread sees every other thread's steps.
+    Recordings of different threads may be open at once (two actors in flight)."""
+
+    sandbox_url: str
+    _sessions: dict[int | None, Session] = field(default_factory=dict)
+    _last: Session = field(default_factory=Session)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def steps(self) -> list[Step]:
+        """The steps of the recording opened last."""
+        return self._last.steps
+
+    @property
+    def injected(self) -> bool:
+        """Whether the recording opened last injected its fault."""
+        return self._last.injected
+
     @contextmanager
-    def recording(self, injection: Injection | None = None) -> Iterator[list[Step]]:
-        self.steps = []
-        self.injection = injection
-        self.injected = False
-        self.active = True
+    def recording(
+        self,
+        injection: Injection | None = None,
+        *,
+        thread: int | None = None,
+        gate: Gate | None = None,
+    ) -> Iterator[list[Step]]:
+        session = Session(injection=injection, gate=gate)
+        with self._lock:
+            self._sessions[thread] = session
+            self._last = session
         try:
-            yield self.steps
+            yield session.steps
         finally:
-            self.active = False
+            with self._lock:
+                if self._sessions.get(thread) is session:
+                    del self._sessions[thread]
 
     def _next(self, kind: str, label: str) -> str | None:
-        """Record the step; the fault to inject at it, if this is the one."""
+        """Record the step; the fault to inject at it, if this is the one. Pauses here when
+        the gate is set before this step."""
+        fault = self._record(kind, label)
+        self._pause(after=False)
+        return fault
+
+    def _pause(self, *, after: bool) -> None:
+        session, index = _here()
+        if session is not None and session.gate is not None and index is not None:
+            session.gate.pause_if(index, after=after)
+
+    def _gated_after(self) -> bool:
+        """Whether this thread pauses just after its current step (a read is then read in
+        full first, so that the pause falls after the read really happened)."""
+        session, index = _here()
+        gate = session.gate if session is not None else None
+        return gate is not None and index is not None and gate.wants(index, after=True)
+
+    def _record(self, kind: str, label: str) -> str | None:
+        _this_thread.at = (None, None)
         with self._lock:
-            if not self.active:
+            session = self._sessions.get(threading.get_ident()) or self._sessions.get(None)
+            if session is None:
                 return None
-            index = len(self.steps)
-            self.steps.append(Step(kind, label))
-            wanted = self.injection
-            if wanted is None or self.injected:
+            steps = session.steps
+            index = len(steps)
+            _this_thread.at = (session, index)
+            steps.append(Step(kind, label))
+            wanted = session.injection
+            if wanted is None or session.injected:
                 return None
-            of_kind = sum(1 for step in self.steps if step.kind == kind) - 1
+            of_kind = sum(1 for step in steps if step.kind == kind) - 1
             if (
                 wanted.index == index
                 or (wanted.label is not None and wanted.label == label)
                 or (wanted.kind == kind and wanted.nth == of_kind)
             ):
-                self.injected = True
+                session.injected = True
                 return wanted.fault
             return None
 
@@ -157,7 +222,9 @@ class StepRecorder:
             request = kwargs.get("request") or (args[0] if args else {})
             fault = self._next("write", _commit_label(request))
             if fault is None:
-                return original(api, *args, **kwargs)
+                answer = original(api, *args, **kwargs)
+                self._pause(after=True)
+                return answer
             if fault == "refused":
                 raise gexc.ServiceUnavailable("injected: refused, not applied")  # type: ignore[no-untyped-call]
             original(api, *args, **kwargs)
@@ -181,6 +248,10 @@ class StepRecorder:
             if fault == "died":
                 list(result)  # the read happened
                 raise ProcessDied
+            if self._gated_after():
+                if what != "begin-transaction":
+                    result = iter(list(result))  # the read happened
+                self._pause(after=True)
             return result
 
         return read
@@ -191,7 +262,9 @@ class StepRecorder:
         def call(client: Any, *args: Any, **kwargs: Any) -> Any:
             fault = self._next(kind, f"keyloop {kind}")
             if fault is None:
-                return original(client, *args, **kwargs)
+                answer = original(client, *args, **kwargs)
+                self._pause(after=True)
+                return answer
             if fault == "refused-before-sending":
                 # What the client raises on a refused connection (tested against the
                 # sandbox in tests/integration): the sandbox cannot refuse its own port.
@@ -220,6 +293,7 @@ def patched(recorder: StepRecorder) -> Iterator[StepRecorder]:
         (FirestoreClient, "begin_transaction"): FirestoreClient.begin_transaction,
         (KeyloopClient, "create_appointment"): KeyloopClient.create_appointment,
         (KeyloopClient, "cancel_appointment"): KeyloopClient.cancel_appointment,
+        (KeyloopClient, "get_repair_order"): KeyloopClient.get_repair_order,
     }
     FirestoreClient.commit = recorder.wrap_commit(FirestoreClient.commit)  # type: ignore[method-assign]
     FirestoreClient.batch_get_documents = recorder.wrap_read(  # type: ignore[method-assign]
@@ -234,6 +308,9 @@ def patched(recorder: StepRecorder) -> Iterator[StepRecorder]:
     )
     KeyloopClient.cancel_appointment = recorder.wrap_keyloop(  # type: ignore[method-assign]
         KeyloopClient.cancel_appointment, "cancel"
+    )
+    KeyloopClient.get_repair_order = recorder.wrap_keyloop(  # type: ignore[method-assign]
+        KeyloopClient.get_repair_order, "lookup"
     )
     try:
         yield recorder

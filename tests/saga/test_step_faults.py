@@ -5,12 +5,10 @@ the invariants again, and a retry of the same request, after which they must sti
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
 from tests.functions.harness import Outcome
-from tests.saga.conftest import ROWS, Row
+from tests.saga.conftest import ROWS, Row, end_summary
 from tests.saga.invariants import World, told_truth, violations
 from tests.saga.steps import FAULTS, Injection
 from tests.saga.world import FLOWS, Context, Flow, SagaWorld
@@ -24,18 +22,6 @@ def _told(flow: Flow, outcome: Outcome | None) -> str:
     if outcome.ok:
         return f"ok {outcome.result.get('status', '')}".strip()
     return str(outcome.reason)
-
-
-def _end(world: World) -> str:
-    def count(values: list[str]) -> str:
-        return ",".join(f"{k}:{n}" for k, n in sorted(Counter(values).items())) or "-"
-
-    return (
-        f"live={len(world.live())} "
-        f"enq={count([e.get('status', '?') for e in world.enquiries.values()])} "
-        f"op={count([o.get('status', '?') for o in world.operations.values()])} "
-        f"owed={count([c.get('status', '?') for c in world.compensations.values()])}"
-    )
 
 
 def _check_end(
@@ -58,7 +44,7 @@ def _check_end(
         world.settle()
         end = World.read(world.harness)
         problems += violations(end, settled=True, person_done=True)
-    summary = _end(end)
+    summary = end_summary(end)
     if flow.retry is None:
         return problems, summary
     again = flow.retry(world, ctx)
