@@ -211,6 +211,28 @@ def test_a_late_mark_does_not_reopen_an_operation_a_person_resolved(
     assert end_state(world) == []
 
 
+def test_a_create_the_reconciler_took_for_dead_while_keyloop_answered_books_anyway(
+    saga_world: SagaWorld,
+) -> None:
+    """The reconciler's OUTCOME_UNKNOWN is its guess for a call that stalled; the call itself
+    knows the appointment was made, takes its operation back on that version, and books."""
+    world, h = saga_world, saga_world.harness
+    with paused("keyloop.KeyloopClient.create_appointment", after=True) as gate:
+        creating = Actor.start(world, "createBooking", booking(key=KEY))
+        reached(gate)
+        reconciler_past_every_threshold(world)
+        assert h.doc(OPERATIONS, OP)["status"] == "OUTCOME_UNKNOWN"  # type: ignore[index]
+        gate.release()
+        told = creating.told()
+    assert told.ok, told.body
+    operation = h.doc(OPERATIONS, OP)
+    assert operation is not None
+    assert operation["status"] == "COMPLETED"
+    (enquiry,) = h.docs("enquiries").values()
+    assert enquiry["dms"]["appointmentId"] == told.result["appointmentId"]
+    assert end_state(world) == []
+
+
 # -- finding 2: two cancels of one booking ---------------------------------------------------
 
 

@@ -113,7 +113,12 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
             client, held, OpStatus.BOOKED, appointmentId=appointment.appointment_id
         )
     except OperationLostError as exc:
-        return undo.disown(held, exc)
+        retaken = operations.retake(
+            client, held, OpStatus.BOOKED, appointmentId=appointment.appointment_id
+        )
+        if retaken is None:
+            return undo.disown(held, exc)
+        held = retaken
     except Exception as exc:
         # The appointment id may not be on record, and no enquiry is written yet: cancelling
         # now can lose nothing that was saved.

@@ -159,6 +159,30 @@ def _is(
     return all(current.get(k) == fields[k] for k in ("appointmentId",) if k in fields)
 
 
+def retake(client: Client, held: Held, status: OpStatus, **fields: Any) -> Held | None:
+    """After OperationLostError: when the writer that moved the operation on was the
+    reconciler taking this very attempt for dead (`OUTCOME_UNKNOWN`, its guess for a call that
+    stalled), this attempt knows better and takes it back, conditional on that version: the
+    operation `status` again, as it meant to write. None when another writer decided it (a
+    person, a retry of the key), or the operation cannot be read."""
+    try:
+        snapshot = ref(client, held.op_id).get(**db.call_options())
+    except (gexc.GoogleAPICallError, gexc.RetryError):
+        return None
+    current = snapshot.to_dict() if snapshot.exists else None
+    if (
+        current is None
+        or current.get("attemptId") != held.attempt_id
+        or current.get("status") != OpStatus.OUTCOME_UNKNOWN
+    ):
+        return None
+    taken = replace(held, update_time=snapshot.update_time)
+    try:
+        return advance(client, taken, status, attention=None, **fields)
+    except (OperationLostError, gexc.GoogleAPICallError, gexc.RetryError):
+        return None
+
+
 def take_number(client: Client, held: Held, *, wait_seconds: float) -> Held:
     """Take ViSN's next enquiry number for this attempt, before Keyloop is asked, and keep it
     on the operation in the same commit (conditional on the version held).

@@ -119,7 +119,10 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
     try:
         held = operations.advance(client, held, OpStatus.BOOKED, appointmentId=new.appointment_id)
     except OperationLostError as exc:
-        return undo.disown(held, exc)
+        retaken = operations.retake(client, held, OpStatus.BOOKED, appointmentId=new.appointment_id)
+        if retaken is None:
+            return undo.disown(held, exc)
+        held = retaken
     except Exception as exc:
         undo.compensate(held, exc)
     try:
