@@ -153,7 +153,7 @@ def _reconciler_work(world: SagaWorld, scene: Scene) -> None:
     """Its work when paused: createBooking's key stuck BOOKED (the instance died once
     Keyloop's booking was on record), and E's cancel owed (Keyloop did not confirm it)."""
     world.die_at(
-        f"commit update {OPERATIONS}",
+        f"commit update-if-unchanged {OPERATIONS}",
         lambda: world.call("createBooking", booking(key=CREATE_KEY)),
     )
     world.harness.fault("cancel", status=503, count=3)

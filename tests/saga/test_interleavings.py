@@ -11,6 +11,7 @@ for what only a person can settle, the reconciler again, and every invariant.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,15 @@ IN_MAKE_TEST = (
 )
 # B may take this long while A is paused; longer, and B is waiting on A (a lock A holds):
 # A is let go, and the row says so.
+# Known, and left to the polling sync (docs/decisions.md, "One writer wins", last paragraph):
+# the dealer changes the new appointment a rearrange has made before the move puts the enquiry
+# on it; the event finds no enquiry there (NOT_OURS), and the next sync run, which re-reads
+# every enquiry changed since the last, corrects it. Strict: a fix makes these fail loudly.
+KNOWN = {
+    (a, b): "an event for a rearrange's new appointment, before the move records it"
+    for a in ("rearrange", "rearrange-other")
+    for b in ("event-move", "event-cancel")
+}
 B_ALONE = 8.0
 FINISH = 90.0
 
@@ -40,7 +50,9 @@ def _pairs() -> list[object]:
     names = list(ACTORS)
     params: list[object] = []
     for a, b in itertools.product(names, names):
-        marks = [] if (a, b) in IN_MAKE_TEST else [pytest.mark.soak]
+        marks: list[Any] = [] if (a, b) in IN_MAKE_TEST else [pytest.mark.soak]
+        if (a, b) in KNOWN:
+            marks.append(pytest.mark.xfail(reason=KNOWN[(a, b)], strict=True))
         params.append(pytest.param(a, b, marks=marks, id=f"{a}-then-{b}"))
     return params
 
@@ -102,7 +114,7 @@ def _one(world: SagaWorld, a: Actor, b: Actor, index: int, step: Step, after: bo
     problems += [f"B {p}" for p in b.truth(end, where, told_b)]
     if a is b and told_a.outcome is not None and told_b.outcome is not None:
         both_ok = told_a.outcome.ok and told_b.outcome.ok
-        if both_ok and told_a.outcome.result != told_b.outcome.result:
+        if both_ok and not _same_answer(told_a.outcome.result, told_b.outcome.result):
             problems.append("one key answered two different successes")
     if a.dealer or b.dealer:
         sync(SyncSettings(force=True))  # the safety net for a change no event brought
@@ -141,4 +153,17 @@ def test_a_second_actor_at_every_step_keeps_the_promises(
     assert broken == [], "\n".join(
         f"{r.a} {r.index} {r.step} / {r.b}: A told {r.told_a}, B told {r.told_b}: {r.problems}"
         for r in broken
+    )
+
+
+def _same_answer(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Two successes of one request agree: the same result, or (a cancel, which has no key)
+    one `CANCELLING` (on record, the reconciler finishes it) beside a `CANCELLED`."""
+    if first == second:
+        return True
+    pending = {"CANCELLING", "CANCELLED"}
+    return (
+        first.get("enquiryId") == second.get("enquiryId")
+        and {first.get("status"), second.get("status")} == pending
+        and set(first) == set(second) == {"enquiryId", "status"}
     )

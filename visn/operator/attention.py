@@ -89,7 +89,7 @@ def resolve(client: Client, op_id: str, *, booked: str | None) -> Resolution:
     look again."""
     try:
         return _resolve(client, op_id, booked=booked)
-    except (gexc.FailedPrecondition, gexc.Aborted, OperationLostError):
+    except (gexc.FailedPrecondition, gexc.Aborted, gexc.AlreadyExists, OperationLostError):
         raise ResolveError(
             f"operation {op_id} changed while it was being resolved: nothing was written; "
             "list it again and decide again"

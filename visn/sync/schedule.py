@@ -73,8 +73,13 @@ def due_at(check: dict[str, Any] | None, start: datetime) -> datetime | None:
 
 
 def is_due(check: dict[str, Any] | None, start: datetime, now: datetime) -> bool:
-    """Never looked at, or its time has come (`due_at`)."""
+    """Never looked at, moved since the last look (our rearrange, or ViSN: the slot is not the
+    one that look recorded, so the new appointment has not been read yet), or its time has
+    come (`due_at`)."""
     if check is None or not isinstance(check.get("checkedAt"), datetime):
+        return True
+    recorded = check.get("slotStart")
+    if isinstance(recorded, datetime) and recorded != start:
         return True
     due = due_at(check, start)
     return due is not None and due <= now
