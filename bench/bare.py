@@ -2,8 +2,8 @@
 
 `BareKeyloop` is a keep-alive `requests.Session` holding a token it fetched once, so each call
 is exactly one HTTP round trip to the sandbox. `BareFirestore` makes the writes createBooking's
-saga makes (a create; the number's transaction: every counter shard read, one bumped, the
-number kept on the operation; an update; and the closing batch: the enquiry created and the
+saga makes (the claim: a transaction that reads every counter shard, bumps one and creates the
+operation with the number; an update; and the closing batch: the enquiry created and the
 operation completed) straight on a Firestore client.
 """
 
@@ -72,21 +72,32 @@ class BareFirestore:
             self._counter.document(str(shard)).set({"count": 0})
 
     def create(self) -> str:
+        """The claim: a transaction that reads every counter shard, bumps one, and creates the
+        operation carrying the number (createBooking takes its number in the claim)."""
         doc_id = new_key()
-        self._db.collection("benchOperations").document(doc_id).create(
-            {
-                "kind": "createBooking",
-                "uid": "bench-user",
-                "customerId": "cust-bench",
-                "supplierId": "keyloop-leeds",
-                "enquiryId": new_key(),
-                "requestHash": "0" * 64,
-                "status": "IN_PROGRESS",
-                "attempts": 1,
-                "createdAt": firestore.SERVER_TIMESTAMP,
-                "updatedAt": firestore.SERVER_TIMESTAMP,
-            }
-        )
+
+        @firestore.transactional
+        def claim(transaction: Any) -> None:
+            shards = list(transaction.get(self._counter.limit(100)))
+            transaction.update(shards[0].reference, {"count": firestore.Increment(1)})
+            transaction.create(
+                self._db.collection("benchOperations").document(doc_id),
+                {
+                    "kind": "createBooking",
+                    "uid": "bench-user",
+                    "customerId": "cust-bench",
+                    "supplierId": "keyloop-leeds",
+                    "enquiryId": new_key(),
+                    "requestHash": "0" * 64,
+                    "status": "IN_PROGRESS",
+                    "attempts": 1,
+                    "enquiryNumber": len(shards),
+                    "createdAt": firestore.SERVER_TIMESTAMP,
+                    "updatedAt": firestore.SERVER_TIMESTAMP,
+                },
+            )
+
+        claim(self._db.transaction())
         return doc_id
 
     def update(self, doc_id: str) -> None:
@@ -98,21 +109,6 @@ class BareFirestore:
                 "updatedAt": firestore.SERVER_TIMESTAMP,
             }
         )
-
-    def number(self, doc_id: str) -> None:
-        """The number's transaction: every counter shard read, one bumped, the number kept
-        on the operation."""
-
-        @firestore.transactional
-        def take(transaction: Any) -> None:
-            shards = list(transaction.get(self._counter.limit(100)))
-            transaction.update(shards[0].reference, {"count": firestore.Increment(1)})
-            transaction.update(
-                self._db.collection("benchOperations").document(doc_id),
-                {"enquiryNumber": len(shards), "updatedAt": firestore.SERVER_TIMESTAMP},
-            )
-
-        take(self._db.transaction())
 
     def batch(self, doc_id: str) -> None:
         """The saga's closing write: one batch that creates the enquiry and completes the

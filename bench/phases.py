@@ -55,7 +55,6 @@ def warm_up(bench: Bench) -> None:
         bench.bare.availability(bench.plan.day)
         bench.bare.create()
         document = bench.firestore.create()
-        bench.firestore.number(document)
         bench.firestore.update(document)
         bench.firestore.batch(document)
     created = bench.book()
@@ -197,7 +196,6 @@ class Create:
     ours_ms: list[float]
     keyloop_ms: list[float]
     fs_create_ms: list[float]
-    fs_number_ms: list[float]
     fs_update_ms: list[float]
     fs_batch_ms: list[float]
 
@@ -206,21 +204,18 @@ class Create:
         return (
             median(self.keyloop_ms)
             + median(self.fs_create_ms)
-            + median(self.fs_number_ms)
             + median(self.fs_update_ms)
             + median(self.fs_batch_ms)
         )
 
 
 def create(bench: Bench, iterations: int) -> Create:
-    result = Create([], [], [], [], [], [])
+    result = Create([], [], [], [], [])
     for _ in range(iterations):
         result.ours_ms.append(timed(bench.book)[0] * 1000)
         result.keyloop_ms.append(timed(bench.bare.create)[0] * 1000)
         elapsed, document = timed(bench.firestore.create)
         result.fs_create_ms.append(elapsed * 1000)
-        number = functools.partial(bench.firestore.number, document)
-        result.fs_number_ms.append(timed(number)[0] * 1000)
         update = functools.partial(bench.firestore.update, document)
         result.fs_update_ms.append(timed(update)[0] * 1000)
         batch = functools.partial(bench.firestore.batch, document)
