@@ -41,8 +41,9 @@ MAX_SHARDS = 1000  # a guard: ViSN's counter is a small fixed set
 MAX_ATTEMPTS = 10
 # How long a booking waits for this instance's turn at the counter: takers serialise, and the
 # emulator (like Firestore under contention with ViSN's own takers) can hold one for seconds.
-# Well inside the saga's 30 s deadline (visn/saga/deadline.py).
-TURN_WAIT_SECONDS = 10.0
+# Inside the saga's 30 s deadline (visn/saga/deadline.py): a booking that waited this long and
+# then meets a slow Keyloop is undone before its closing write, never left half made.
+TURN_WAIT_SECONDS = 20.0
 _pick = random.SystemRandom()
 _one_taker_per_process = threading.Lock()
 
