@@ -119,7 +119,7 @@ dev: setup
 		--logging-port $(LOGGING_PORT) --eventarc-port $(EVENTARC_PORT) --tasks-port $(TASKS_PORT) \
 		--console-port $(CONSOLE_PORT)
 
-# Log-based metrics and alert policies (ops/) applied to a real project with gcloud:
+# Log-based metrics, alert policies and the dashboard (ops/) applied to a real project with gcloud:
 # `make alerts PROJECT=visn-prod CHANNELS='projects/visn-prod/notificationChannels/ID'`;
 # DRY_RUN=1 prints the gcloud commands only (docs/deploy.md, "Alerts").
 CHANNELS ?=
