@@ -20,13 +20,11 @@ Every write to the operation is conditional on the version this attempt last wro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
-from firebase_functions import logger
 from google.cloud.firestore import Client
 
-from keyloop import Appointment, Store
+from keyloop import Store
 from visn.access import quotas
 from visn.availability import cache as availability_cache
 from visn.contract import telemetry
@@ -39,14 +37,13 @@ from visn.records import enquiries, enquiry_numbers, store_record
 from visn.records.suppliers import Supplier, live_supplier, resolve_services
 from visn.saga import claims, operations
 from visn.saga.deadline import Deadline, DeadlinePassedError
-from visn.saga.dms import undo_booking
 from visn.saga.operations import Claimed, Held, OperationLostError, OpStatus, Replay
 from visn.saga.steps import (
     Closing,
+    Undo,
     after_closing_write,
     appointment_request,
     book,
-    disown,
     numbering_errors,
     replay_first,
     requested_slot,
@@ -100,7 +97,14 @@ def create_booking(caller: Caller, request: CreateBookingRequest) -> dict[str, A
         appointment_request(caller, body, request.slot, claim.op_id, products, option),
         supplier.timezone,
     )
-    undo = _Undo(client, store, supplier, claim.op_id, appointment)
+    undo = Undo(
+        client,
+        store,
+        supplier.supplier_id,
+        appointment.appointment_id,
+        why="ENQUIRY_WRITE_FAILED",
+        refusal=lambda _: booking_error(Reason.BOOKING_NOT_SAVED),
+    )
     result = {
         "enquiryId": claim.enquiry_id,
         "status": enquiries.EnquiryStatus.BOOKED.value,
@@ -207,48 +211,3 @@ def write_enquiry(
         batch, client, store_record.store_from(dms), availability_cache.slot_days(result["slot"])
     )
     batch.commit(**db.call_options())
-
-
-@dataclass(frozen=True)
-class _Undo:
-    """Taking back this call's appointment when its booking cannot be saved."""
-
-    client: Client
-    store: Store
-    supplier: Supplier
-    op_id: str
-    appointment: Appointment
-
-    def compensate(self, held: Held, cause: Exception) -> NoReturn:
-        """The operation is still ours: cancel (or owe) and settle it COMPENSATED(ING)."""
-        logger.warn(
-            "booking not saved after Keyloop booked: cancelling the appointment",
-            operationId=self.op_id,
-            appointmentId=self.appointment.appointment_id,
-            supplierId=self.supplier.supplier_id,
-            cause=type(cause).__name__,
-        )
-        undo_booking(
-            self.client,
-            self.store,
-            self.appointment.appointment_id,
-            held=held,
-            supplier_id=self.supplier.supplier_id,
-            why="ENQUIRY_WRITE_FAILED",
-        )
-        raise booking_error(Reason.BOOKING_NOT_SAVED) from cause
-
-    def disown(self, held: Held, cause: Exception) -> dict[str, Any]:
-        """Another writer took the operation: the booking it kept (its result), or our
-        appointment cancelled or owed and BOOKING_NOT_SAVED."""
-        kept = disown(
-            self.client,
-            self.store,
-            held,
-            self.appointment.appointment_id,
-            supplier_id=self.supplier.supplier_id,
-            why="OPERATION_TAKEN_OVER",
-        )
-        if kept is not None:
-            return kept
-        raise booking_error(Reason.BOOKING_NOT_SAVED) from cause

@@ -17,16 +17,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from firebase_functions import logger
 from firebase_functions.https_fn import HttpsError
 from google.api_core import exceptions as gexc
 from google.cloud.firestore import ArrayUnion, Client
 
-from keyloop import Appointment, Store
+from keyloop import Store
 from visn.access import quotas
 from visn.availability import cache as availability_cache
 from visn.contract.caller import Caller
@@ -39,14 +38,14 @@ from visn.records.enquiries import EnquiryStatus
 from visn.records.suppliers import Supplier, live_supplier, resolve_services
 from visn.saga import claims, compensations, operations
 from visn.saga.deadline import Deadline, DeadlinePassedError
-from visn.saga.dms import cancel_or_record, undo_booking
+from visn.saga.dms import cancel_or_record
 from visn.saga.operations import Held, OperationLostError, OpStatus, Replay
 from visn.saga.steps import (
     Closing,
+    Undo,
     after_closing_write,
     appointment_request,
     book,
-    disown,
     replay_first,
     requested_slot,
     require_future,
@@ -108,7 +107,14 @@ def rearrange_booking(caller: Caller, request: RearrangeBookingRequest) -> dict[
         appointment_request(caller, enquiry, request.slot, claim.op_id, products, option),
         supplier.timezone,
     )
-    undo = _UndoNew(client, store, supplier, claim.op_id, new)
+    undo = Undo(
+        client,
+        store,
+        supplier.supplier_id,
+        new.appointment_id,
+        why="REARRANGE_ENQUIRY_UPDATE_FAILED",
+        refusal=_not_moved,
+    )
     result = {
         "enquiryId": request.enquiryId,
         "status": EnquiryStatus.BOOKED.value,
@@ -246,45 +252,6 @@ def _old_cancelled(client: Client, store: Store, old_id: str, enquiry: dict[str,
         batch, client, store, availability_cache.slot_days(enquiry.get("slot"))
     )
     batch.commit(**db.call_options())
-
-
-@dataclass(frozen=True)
-class _UndoNew:
-    """The enquiry could not move: take back the new appointment; the old booking stands."""
-
-    client: Client
-    store: Store
-    supplier: Supplier
-    op_id: str
-    new: Appointment
-
-    def compensate(self, held: Held, cause: Exception) -> NoReturn:
-        """The operation is still ours: cancel (or owe) the new appointment and settle."""
-        undo_booking(
-            self.client,
-            self.store,
-            self.new.appointment_id,
-            held=held,
-            supplier_id=self.supplier.supplier_id,
-            why="REARRANGE_ENQUIRY_UPDATE_FAILED",
-        )
-        raise _not_moved(cause) from cause
-
-    def disown(self, held: Held, cause: Exception) -> dict[str, Any]:
-        """Another writer took the operation: the move it made onto the new appointment (a
-        person's, whose batch also owes the old cancel), or the new appointment cancelled or
-        owed and the booking unchanged."""
-        kept = disown(
-            self.client,
-            self.store,
-            held,
-            self.new.appointment_id,
-            supplier_id=self.supplier.supplier_id,
-            why="OPERATION_TAKEN_OVER",
-        )
-        if kept is not None:
-            return kept
-        raise _not_moved(None) from cause
 
 
 def _not_moved(cause: Exception | None) -> HttpsError:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from firebase_functions import logger
@@ -28,7 +28,7 @@ from visn.infra.clients import keyloop_client
 from visn.records import enquiry_numbers
 from visn.records.suppliers import Supplier
 from visn.saga import operations
-from visn.saga.dms import cancel_or_record
+from visn.saga.dms import cancel_or_record, undo_booking
 from visn.saga.operations import Held, OpStatus, Replay
 
 AUDIT_USER_NAME = "ViSN"
@@ -210,6 +210,54 @@ def disown(
         client, store, appointment_id, supplier_id=supplier_id, operation_id=held.op_id, why=why
     )
     return None
+
+
+@dataclass(frozen=True)
+class Undo:
+    """Taking back the appointment this call made when its booking (or move) cannot be saved:
+    shared by createBooking and rearrangeBooking, which differ only in the owed cancel's `why`
+    and in the error they answer (`refusal(cause)`, cause None when another writer won)."""
+
+    client: Client
+    store: Store
+    supplier_id: str
+    appointment_id: str
+    why: str
+    refusal: Callable[[Exception | None], HttpsError]
+
+    def compensate(self, held: Held, cause: Exception) -> NoReturn:
+        """The operation is still ours: cancel (or owe) and settle it COMPENSATED(ING)."""
+        logger.warn(
+            "booking not saved after Keyloop booked: cancelling the appointment",
+            operationId=held.op_id,
+            appointmentId=self.appointment_id,
+            supplierId=self.supplier_id,
+            cause=type(cause).__name__,
+        )
+        undo_booking(
+            self.client,
+            self.store,
+            self.appointment_id,
+            held=held,
+            supplier_id=self.supplier_id,
+            why=self.why,
+        )
+        raise self.refusal(cause) from cause
+
+    def disown(self, held: Held, cause: Exception) -> dict[str, Any]:
+        """Another writer took the operation: what it kept (its result), or our appointment
+        cancelled or owed and the refusal."""
+        kept = disown(
+            self.client,
+            self.store,
+            held,
+            self.appointment_id,
+            supplier_id=self.supplier_id,
+            why="OPERATION_TAKEN_OVER",
+        )
+        if kept is not None:
+            return kept
+        raise self.refusal(None) from cause
 
 
 def result_slot(appointment: Appointment, slot: SlotRequest, supplier: Supplier) -> dict[str, Any]:
